@@ -149,7 +149,7 @@ class Agent(nn.Module):
             nn.Tanh(),
         )
         self.etf_scale = etf_scale
-        if etf:  # a buffer: saved and moved with the model, invisible to the optimizer
+        if etf:  # a buffer drawn from the run's seed: saved and moved with the model, invisible to the optimizer
             self.register_buffer("etf", simplex_etf(hidden_dim, envs.single_action_space.n))
         else:
             self.actor_head = layer_init(nn.Linear(hidden_dim, envs.single_action_space.n), std=0.01)
@@ -158,9 +158,11 @@ class Agent(nn.Module):
         """The actor's last layer as a d x K matrix, one column per action."""
         return self.etf if hasattr(self, "etf") else self.actor_head.weight.T
 
-    def actor(self, x):
-        hidden = self.actor_features(x)
+    def head(self, hidden):
         return self.etf_scale * hidden @ self.etf if hasattr(self, "etf") else self.actor_head(hidden)
+
+    def actor(self, x):
+        return self.head(self.actor_features(x))
 
     def get_value(self, x):
         return self.critic(x)
@@ -177,7 +179,7 @@ def rollout_metrics(agent, b_obs):
     """ACPG's collapse metrics and the representation metrics of the actor's features on the rollout."""
     with torch.no_grad():
         hidden = agent.actor_features(b_obs)
-        logits = agent.actor(b_obs)
+        logits = agent.head(hidden)
     metrics = {"collapse/policy_entropy": Categorical(logits=logits).entropy().mean().item()}
     nc = action_collapse_metrics(hidden, logits.argmax(dim=1), agent.action_layer())
     metrics.update({f"collapse/{key}": value for key, value in nc.items()})
@@ -200,7 +202,9 @@ def check_args(args):
         raise SystemExit(f"error: --num-minibatches {args.num_minibatches} exceeds the batch size {args.batch_size}")
     action_space = gym.make(args.env_id).action_space
     if not isinstance(action_space, gym.spaces.Discrete):
-        raise SystemExit(f"error: {args.env_id} has a {type(action_space).__name__} action space; only Discrete is supported")
+        raise SystemExit(
+            f"error: {args.env_id} has a {type(action_space).__name__} action space; only Discrete is supported"
+        )
     if args.etf and not 2 <= action_space.n <= args.hidden_dim:
         raise SystemExit(
             f"error: the ETF needs 2 <= K <= d, got K={action_space.n} actions and d={args.hidden_dim} "

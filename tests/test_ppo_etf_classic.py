@@ -1,0 +1,219 @@
+"""ppo_etf_classic.py: the ETF's geometry and immutability, GAE across episode boundaries, an end-to-end
+run with its TensorBoard tags and --save-model, and bad input."""
+
+import ast
+import textwrap
+import types
+from pathlib import Path
+
+import gymnasium as gym
+import numpy as np
+import pytest
+import torch
+from conftest import read_scalars, run_script
+
+import ppo_etf_classic
+from ppo_etf_classic import Agent, simplex_etf
+
+
+@pytest.mark.parametrize("k,d", [(2, 2), (2, 64), (3, 3), (4, 64), (9, 16), (18, 512)])
+def test_etf_geometry(k, d):
+    torch.manual_seed(k * d)
+    w = simplex_etf(d, k)
+    assert w.shape == (d, k)
+    torch.testing.assert_close(w.norm(dim=0), torch.ones(k), atol=1e-5, rtol=0)
+    cos = w.T @ w / torch.outer(w.norm(dim=0), w.norm(dim=0))
+    off_diagonal = cos[~torch.eye(k, dtype=torch.bool)]
+    torch.testing.assert_close(off_diagonal, torch.full_like(off_diagonal, -1 / (k - 1)), atol=1e-5, rtol=0)
+    torch.testing.assert_close(w.sum(dim=1), torch.zeros(d), atol=1e-5, rtol=0)
+
+
+@pytest.mark.parametrize("k,d", [(3, 2), (1, 8)])
+def test_etf_rejects_impossible_sizes(k, d):
+    with pytest.raises(ValueError, match="2 <= K <= d"):
+        simplex_etf(d, k)
+
+
+def make_agent(etf=True, seed=1):
+    envs = gym.vector.SyncVectorEnv([lambda: gym.make("CartPole-v1")])
+    torch.manual_seed(seed)
+    return Agent(envs, etf=etf), envs
+
+
+def test_etf_is_a_buffer_outside_the_optimizer_and_never_changes():
+    agent, envs = make_agent()
+    assert "etf" in dict(agent.named_buffers()) and "etf" in agent.state_dict()
+    assert all(p is not agent.etf for p in agent.parameters())
+    optimizer = torch.optim.Adam(agent.parameters(), lr=1e-2, eps=1e-5)
+    etf_before = agent.etf.clone()
+    backbone_before = [p.clone() for p in agent.actor_features.parameters()]
+    obs = torch.randn(64, 4)
+    for _ in range(5):
+        _, logprob, entropy, value = agent.get_action_and_value(obs)
+        loss = -(logprob.mean() + entropy.mean()) + value.pow(2).mean()
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    assert torch.equal(agent.etf, etf_before)  # bit-identical
+    assert any(not torch.equal(p, q) for p, q in zip(agent.actor_features.parameters(), backbone_before))
+    assert not hasattr(agent, "actor_head")
+
+
+def test_no_etf_is_upstreams_learned_head():
+    agent, _ = make_agent(etf=False)
+    assert not hasattr(agent, "etf")
+    assert agent.actor_head.weight.requires_grad and agent.action_layer().shape == (64, 2)
+
+
+# --- GAE across an episode boundary ------------------------------------------------------------
+
+
+class ThreeStepEnv(gym.Env):
+    """Episodes of exactly three steps, reward 1 each; the observation is the step index."""
+
+    observation_space = gym.spaces.Box(0, 3, (1,), np.float32)
+    action_space = gym.spaces.Discrete(2)
+
+    def reset(self, seed=None, options=None):
+        super().reset(seed=seed)
+        self.t = 0
+        return np.array([self.t], np.float32), {}
+
+    def step(self, action):
+        self.t += 1
+        return np.array([self.t], np.float32), 1.0, self.t == 3, False, {}
+
+
+def script_gae_block():
+    """The script's own GAE code (upstream's, verbatim), compiled so a test can run it on chosen tensors."""
+    source = Path(ppo_etf_classic.__file__).read_text()
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.With) and "lastgaelam" in ast.get_source_segment(source, node):
+            return compile(textwrap.dedent(ast.get_source_segment(source, node)), "gae", "exec")
+    raise AssertionError("no GAE block in ppo_etf_classic.py")
+
+
+def rollout_like_the_script(autoreset_mode, num_steps=7):
+    """Collect num_steps transitions storing obs/dones exactly as the script does."""
+    envs = gym.vector.SyncVectorEnv([ThreeStepEnv], autoreset_mode=autoreset_mode)
+    next_obs, _ = envs.reset(seed=0)
+    next_done = torch.zeros(1)
+    rewards, dones = torch.zeros(num_steps, 1), torch.zeros(num_steps, 1)
+    for step in range(num_steps):
+        dones[step] = next_done
+        next_obs, reward, terminations, truncations, _ = envs.step(np.zeros(1, dtype=np.int64))
+        rewards[step] = torch.tensor(reward).view(-1)
+        next_done = torch.Tensor(np.logical_or(terminations, truncations))
+    return rewards, dones, next_done, torch.Tensor(next_obs)
+
+
+def run_gae(rewards, dones, next_done, next_obs, value=10.0, gamma=0.9, gae_lambda=1.0):
+    values = torch.full_like(rewards, value)
+    agent = types.SimpleNamespace(get_value=lambda x: torch.full((x.shape[0], 1), value))
+    args = types.SimpleNamespace(num_steps=rewards.shape[0], gamma=gamma, gae_lambda=gae_lambda)
+    scope = dict(
+        torch=torch,
+        agent=agent,
+        args=args,
+        rewards=rewards,
+        dones=dones,
+        values=values,
+        next_done=next_done,
+        next_obs=next_obs,
+        device="cpu",
+    )
+    exec(script_gae_block(), scope)
+    return scope["advantages"].view(-1), scope["returns"].view(-1)
+
+
+def test_gae_does_not_leak_across_episode_boundaries():
+    rewards, dones, next_done, next_obs = rollout_like_the_script(gym.vector.AutoresetMode.SAME_STEP)
+    advantages, returns = run_gae(rewards, dones, next_done, next_obs)
+    # lambda = 1: advantage = discounted return-to-go within the episode - V; the last, unfinished
+    # episode bootstraps from V(next_obs) = 10. Episodes: steps 0-2, 3-5, then 6.
+    episode_returns = [1 + 0.9 + 0.81, 1 + 0.9, 1.0]
+    expected = torch.tensor(episode_returns * 2 + [1 + 0.9 * 10]) - 10
+    torch.testing.assert_close(advantages, expected)
+    torch.testing.assert_close(returns, expected + 10)
+
+
+def test_gae_check_catches_next_step_autoreset():
+    # gymnasium's default NEXT_STEP mode inserts a reset step whose transition would cross the boundary
+    rewards, dones, next_done, next_obs = rollout_like_the_script(gym.vector.AutoresetMode.NEXT_STEP)
+    advantages, _ = run_gae(rewards, dones, next_done, next_obs)
+    same_step = run_gae(*rollout_like_the_script(gym.vector.AutoresetMode.SAME_STEP))[0]
+    assert not torch.allclose(advantages, same_step)
+
+
+# --- end to end -------------------------------------------------------------------------------
+
+UPSTREAM_TAGS = {
+    "charts/episodic_return",
+    "charts/episodic_length",
+    "charts/SPS",
+    "charts/learning_rate",
+    "losses/value_loss",
+    "losses/policy_loss",
+    "losses/entropy",
+    "losses/old_approx_kl",
+    "losses/approx_kl",
+    "losses/clipfrac",
+    "losses/explained_variance",
+}
+METHOD_TAGS = {
+    "collapse/policy_entropy",
+    "collapse/nc1",
+    "collapse/equinorm_means",
+    "collapse/equinorm_weights",
+    "collapse/equiangularity",
+    "collapse/self_duality",
+    "repr/effective_rank",
+    "repr/approx_rank",
+    "repr/srank",
+    "repr/feature_rank",
+    "repr/pytorch_rank",
+    "repr/numerical_rank",
+    "repr/dead_units",
+    "repr/feature_norm",
+}
+
+
+@pytest.mark.parametrize("variant", ["--etf", "--no-etf"])
+def test_end_to_end_run_logs_tags_and_saves_model(tmp_path, variant):
+    result = run_script(
+        "ppo_etf_classic.py", "--total-timesteps", 2048, "--save-model", "--epochs", 2, variant, cwd=tmp_path
+    )
+    assert result.returncode == 0, result.stderr
+    (run_dir,) = (tmp_path / "runs").iterdir()
+    scalars = read_scalars(run_dir)
+    missing = (UPSTREAM_TAGS | METHOD_TAGS) - set(scalars)
+    assert not missing, missing
+    assert len(scalars["charts/SPS"]) == 4  # one per iteration: 2048 / (4 envs x 128 steps)
+    assert all(np.isfinite(v) for tag in METHOD_TAGS for v in scalars[tag])
+    assert all(r > 0 for r in scalars["charts/episodic_return"])  # CartPole pays 1 per step
+    state = torch.load(run_dir / "ppo_etf_classic.cleanrl_model")
+    if variant == "--etf":
+        torch.manual_seed(1)  # the seed the run used: its ETF, drawn at construction, is unchanged
+        expected_etf = Agent(gym.vector.SyncVectorEnv([lambda: gym.make("CartPole-v1")])).etf
+        assert torch.equal(state["etf"], expected_etf)
+        assert "actor_head.weight" not in state
+    else:
+        assert "etf" not in state and "actor_head.weight" in state
+
+
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (["--env-id", "Pendulum-v1"], "only Discrete"),
+        (["--env-id", "NoSuchEnv-v0"], "unknown --env-id"),
+        (["--hidden-dim", "1"], "2 <= K <= d"),
+        (["--total-timesteps", "100"], "below one batch"),
+    ],
+)
+def test_bad_input_stops_with_one_clear_line(tmp_path, args, message):
+    result = run_script("ppo_etf_classic.py", *args, cwd=tmp_path)
+    assert result.returncode != 0
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and message in lines[0], result.stderr
+    assert "Traceback" not in result.stderr
+    assert not (tmp_path / "runs").exists()
