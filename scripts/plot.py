@@ -1,0 +1,171 @@
+"""Figures and a markdown table from the TensorBoard runs of one or more sweeps.
+
+    python scripts/plot.py sweeps/classic --out docs/classic
+
+Finds every TensorBoard run below the given folders. Runs are grouped into variants: by their sweep
+folder's name without its seed (scripts/sweep.py), or else by env id and exp_name from CleanRL's run
+name {env_id}__{exp_name}__{seed}__{time}. Writes, per environment:
+  returns_<env>.png   episodic return against steps: mean over seeds, shaded min-max band;
+  metrics_<env>.png   each collapse/ and repr/ tag over time, the same way;
+and table.md: per variant, mean +- std over seeds (population std) of the average episodic return
+over the last 10% of training, and the mean of the runs' final steps per second; a run that stopped
+short of its variant's longest run is left out of the table as unfinished.
+"""
+
+import argparse
+import math
+import re
+from collections import defaultdict
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator  # noqa: E402
+
+RUN_NAME = re.compile(r"(?P<env>.+?)__(?P<exp>.+?)__(?P<seed>\d+)__\d+")
+METRIC_PREFIXES = ("collapse/", "repr/")
+
+
+def read_run(run_dir):
+    """{tag: (steps, values)} of one TensorBoard run directory."""
+    accumulator = EventAccumulator(str(run_dir), size_guidance={"scalars": 0})
+    accumulator.Reload()
+    return {
+        tag: (np.array([e.step for e in events]), np.array([e.value for e in events]))
+        for tag in accumulator.Tags()["scalars"]
+        for events in [accumulator.Scalars(tag)]
+    }
+
+
+def variant_of(run_dir):
+    """(env, variant label, seed) of a run directory."""
+    match = RUN_NAME.fullmatch(run_dir.name)
+    env, exp, seed = (match["env"], match["exp"], int(match["seed"])) if match else ("?", run_dir.name, 0)
+    sweep_run = next((p for p in run_dir.parents if (p / "status.json").exists()), None)
+    if sweep_run is not None:
+        exp = ",".join(part for part in sweep_run.name.split(",") if not part.startswith("seed="))
+    return env, exp, seed
+
+
+def collect(folders):
+    """{env: {variant: [run scalars]}} for every run below `folders`."""
+    runs = defaultdict(lambda: defaultdict(list))
+    run_dirs = sorted({event.parent for folder in folders for event in Path(folder).rglob("events.out.tfevents.*")})
+    for run_dir in run_dirs:
+        env, variant, _ = variant_of(run_dir)
+        runs[env][variant].append(read_run(run_dir))
+    return runs
+
+
+def binned(steps, values, edges):
+    """Mean of the values in each step bin, carried forward through empty bins (NaN before the first)."""
+    out = np.full(len(edges) - 1, np.nan)
+    index = np.clip(np.searchsorted(edges, steps, side="right") - 1, 0, len(edges) - 2)
+    for b in np.unique(index):
+        out[b] = values[index == b].mean()
+    for b in range(1, len(out)):
+        if np.isnan(out[b]):
+            out[b] = out[b - 1]
+    return out
+
+
+def plot_band(ax, runs, tag, label, bins=60):
+    """Mean over runs with a min-max band, for one tag of one variant."""
+    runs = [run[tag] for run in runs if tag in run and len(run[tag][0])]
+    if not runs:
+        return
+    edges = np.linspace(0, max(steps.max() for steps, _ in runs) + 1, bins + 1)
+    curves = np.array([binned(steps, values, edges) for steps, values in runs])
+    centres = (edges[:-1] + edges[1:]) / 2
+    with np.errstate(all="ignore"):
+        mean, low, high = np.nanmean(curves, 0), np.nanmin(curves, 0), np.nanmax(curves, 0)
+    (line,) = ax.plot(centres, mean, label=f"{label} (n={len(runs)})")
+    ax.fill_between(centres, low, high, color=line.get_color(), alpha=0.2)
+
+
+def returns_figure(env, variants, path):
+    fig, ax = plt.subplots(figsize=(6.4, 4.0))
+    for variant, runs in sorted(variants.items()):
+        plot_band(ax, runs, "charts/episodic_return", variant)
+    ax.set(title=f"{env}: episodic return (mean, min-max over seeds)", xlabel="environment steps", ylabel="return")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def metrics_figure(env, variants, path):
+    tags = sorted({t for runs in variants.values() for run in runs for t in run if t.startswith(METRIC_PREFIXES)})
+    if not tags:
+        return False
+    cols = 4
+    rows = math.ceil(len(tags) / cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(4 * cols, 2.8 * rows), squeeze=False)
+    for ax, tag in zip(axes.flat, tags):
+        for variant, runs in sorted(variants.items()):
+            plot_band(ax, runs, tag, variant)
+        ax.set_title(tag, fontsize=10)
+        ax.set_xlabel("environment steps", fontsize=8)
+        ax.tick_params(labelsize=7)
+        ax.grid(alpha=0.3)
+    for ax in axes.flat[len(tags) :]:
+        ax.axis("off")
+    handles, labels = axes.flat[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=max(1, len(labels)), fontsize=10)
+    fig.suptitle(f"{env}: collapse and representation metrics (mean, min-max over seeds)")
+    fig.tight_layout(rect=(0, 0.04, 1, 1))
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return True
+
+
+def final_return(run, last_fraction):
+    """Average episodic return over the last `last_fraction` of the run's steps; None without episodes there."""
+    steps, values = run.get("charts/episodic_return", (np.array([]), np.array([])))
+    end = run["charts/SPS"][0].max() if "charts/SPS" in run else steps.max(initial=0)
+    tail = values[steps >= (1 - last_fraction) * end]
+    return float(tail.mean()) if len(tail) else None
+
+
+def table(runs_by_env, last_fraction=0.1):
+    lines = [
+        f"| env | variant | runs | return, last {last_fraction:.0%} of training (mean ± std) | steps | SPS |",
+        "|---|---|---|---|---|---|",
+    ]
+    for env, variants in sorted(runs_by_env.items()):
+        for variant, runs in sorted(variants.items()):
+            runs = [run for run in runs if "charts/SPS" in run]
+            steps = max((run["charts/SPS"][0][-1] for run in runs), default=0)
+            runs = [run for run in runs if run["charts/SPS"][0][-1] == steps]  # unfinished runs left out
+            returns = [r for r in (final_return(run, last_fraction) for run in runs) if r is not None]
+            sps = [run["charts/SPS"][1][-1] for run in runs]
+            score = f"{np.mean(returns):.2f} ± {np.std(returns):.2f}" if returns else "n/a"
+            lines.append(f"| {env} | {variant} | {len(returns)} | {score} | {steps} | {np.mean(sps):.0f} |")
+    return "\n".join(lines) + "\n"
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("folders", nargs="+", type=Path)
+    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--last-fraction", type=float, default=0.1)
+    args = parser.parse_args()
+    runs = collect(args.folders)
+    if not runs:
+        raise SystemExit(f"error: no TensorBoard runs below {', '.join(map(str, args.folders))}")
+    args.out.mkdir(parents=True, exist_ok=True)
+    for env, variants in runs.items():
+        name = env.replace("/", "-")
+        returns_figure(env, variants, args.out / f"returns_{name}.png")
+        metrics_figure(env, variants, args.out / f"metrics_{name}.png")
+    (args.out / "table.md").write_text(table(runs, args.last_fraction))
+    print((args.out / "table.md").read_text(), end="")
+    print(f"figures in {args.out}")
+
+
+if __name__ == "__main__":
+    main()

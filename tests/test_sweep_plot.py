@@ -1,0 +1,82 @@
+"""scripts/sweep.py and scripts/plot.py: grid expansion, resuming, failures, the event reader, the figures."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+from conftest import ROOT
+
+sys.path.insert(0, str(ROOT / "scripts"))
+import plot  # noqa: E402
+import sweep  # noqa: E402
+
+
+def run_sweep(*args, cwd):
+    return subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "sweep.py"), *args], cwd=cwd, capture_output=True, text=True
+    )
+
+
+def test_grid_expansion():
+    axes = [sweep.parse_axis("env=A,B"), sweep.parse_axis("seed=1:3")]
+    runs = sweep.expand_grid("python x.py --env-id {env} --seed {seed}", axes)
+    assert len(runs) == 6
+    assert runs[0] == ("env=A,seed=1", "python x.py --env-id A --seed 1")
+    assert runs[-1] == ("env=B,seed=3", "python x.py --env-id B --seed 3")
+    with pytest.raises(SystemExit, match="no such key"):
+        sweep.expand_grid("python x.py {variant}", axes)
+    with pytest.raises(SystemExit, match="do not appear"):
+        sweep.expand_grid("python x.py {env}", axes)
+    with pytest.raises(SystemExit, match="FIRST <= LAST"):
+        sweep.parse_axis("seed=5:1")
+
+
+def test_resume_and_failure_reporting(tmp_path):
+    (tmp_path / "job.py").write_text("import sys\nprint('job', sys.argv[1])\nsys.exit(int(sys.argv[1]))\n")
+    command = [f"{sys.executable} job.py {{code}}", "--grid", "code=0,3", "--out", "out", "--workers", "2"]
+    first = run_sweep(*command, cwd=tmp_path)
+    assert first.returncode == 1
+    assert "FAILED (exit code 3): code=3" in first.stdout + first.stderr
+    assert json.loads((tmp_path / "out/code=3/status.json").read_text())["returncode"] == 3
+    assert (tmp_path / "out/code=3/log.txt").read_text() == "job 3\n"  # the failure's log is kept
+    assert json.loads((tmp_path / "out/code=0/status.json").read_text())["returncode"] == 0
+    second = run_sweep(*command, cwd=tmp_path)
+    assert "2 runs, 1 already finished, 1 to run" in second.stdout  # resumes: only the failed run again
+    assert second.returncode == 1
+
+
+def test_debug_executor_runs_through_submitit(tmp_path):
+    (tmp_path / "job.py").write_text("print('ok')\n")
+    result = run_sweep(
+        f"{sys.executable} job.py --n {{n}}", "--grid", "n=1:2", "--out", "out", "--executor", "debug", cwd=tmp_path
+    )
+    assert result.returncode == 0, result.stderr
+    assert all(json.loads((tmp_path / f"out/n={n}/status.json").read_text())["returncode"] == 0 for n in (1, 2))
+
+
+def test_sweep_and_plot_on_a_tiny_real_run(tmp_path):
+    command = f"{sys.executable} ppo_etf_classic.py --total-timesteps 1024 --num-envs 2 --num-steps 128 --{{variant}}"
+    # launched from the repository, as a user would, with the script's path relative to it
+    result = subprocess.run(
+        [sys.executable, "scripts/sweep.py", command, "--grid", "variant=etf,no-etf", "--out", str(tmp_path / "sw")],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    status = json.loads((tmp_path / "sw/variant=etf/status.json").read_text())
+    (tensorboard,) = status["tensorboard"]
+    scalars = plot.read_run(tensorboard)
+    assert len(scalars["charts/SPS"][0]) == 4 and "collapse/nc1" in scalars
+
+    runs = plot.collect([tmp_path / "sw"])
+    assert set(runs["CartPole-v1"]) == {"variant=etf", "variant=no-etf"}
+    out = tmp_path / "figs"
+    plotted = subprocess.run([sys.executable, str(ROOT / "scripts/plot.py"), str(tmp_path / "sw"), "--out", str(out)])
+    assert plotted.returncode == 0
+    for name in ("returns_CartPole-v1.png", "metrics_CartPole-v1.png"):
+        data = (out / name).read_bytes()
+        assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 10_000
+    table = (out / "table.md").read_text()
+    assert "| CartPole-v1 | variant=etf | 1 |" in table and "| CartPole-v1 | variant=no-etf | 1 |" in table
