@@ -193,13 +193,17 @@ def check_args(args):
     """Stop with one clear line on input this script cannot serve."""
     if args.env_id not in gym.registry:
         raise SystemExit(f"error: unknown --env-id {args.env_id!r} (not a registered gymnasium id)")
-    if args.num_iterations < 1:
+    for name in ("num_envs", "num_steps", "num_minibatches", "update_epochs"):
+        if getattr(args, name) < 1:
+            raise SystemExit(f"error: --{name.replace('_', '-')} must be at least 1, got {getattr(args, name)}")
+    batch_size = args.num_envs * args.num_steps
+    if args.total_timesteps < batch_size:
         raise SystemExit(
             f"error: --total-timesteps {args.total_timesteps} is below one batch "
-            f"(--num-envs x --num-steps = {args.batch_size})"
+            f"(--num-envs x --num-steps = {batch_size})"
         )
-    if args.minibatch_size < 1:
-        raise SystemExit(f"error: --num-minibatches {args.num_minibatches} exceeds the batch size {args.batch_size}")
+    if args.num_minibatches > batch_size:
+        raise SystemExit(f"error: --num-minibatches {args.num_minibatches} exceeds the batch size {batch_size}")
     action_space = gym.make(args.env_id).action_space
     if not isinstance(action_space, gym.spaces.Discrete):
         raise SystemExit(
@@ -214,10 +218,10 @@ def check_args(args):
 
 if __name__ == "__main__":
     args = tyro.cli(Args)
+    check_args(args)
     args.batch_size = int(args.num_envs * args.num_steps)
     args.minibatch_size = int(args.batch_size // args.num_minibatches)
     args.num_iterations = args.total_timesteps // args.batch_size
-    check_args(args)
     run_name = f"{args.env_id}__{args.exp_name}__{args.seed}__{int(time.time())}"
     if args.track:
         import wandb

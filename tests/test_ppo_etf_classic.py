@@ -208,6 +208,8 @@ def test_end_to_end_run_logs_tags_and_saves_model(tmp_path, variant):
         (["--env-id", "NoSuchEnv-v0"], "unknown --env-id"),
         (["--hidden-dim", "1"], "2 <= K <= d"),
         (["--total-timesteps", "100"], "below one batch"),
+        (["--num-envs", "0"], "--num-envs must be at least 1"),
+        (["--num-minibatches", "1000"], "exceeds the batch size"),
     ],
 )
 def test_bad_input_stops_with_one_clear_line(tmp_path, args, message):

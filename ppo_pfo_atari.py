@@ -1,0 +1,568 @@
+# PPO with Proximal Feature Optimization (PFO; Moalla et al., "No Representation, No Trust: Connecting
+# Representation, Collapse, and Trust Issues in PPO", NeurIPS 2024, Section 4 and Eq. 2). PPO's trust
+# region on the policy's outputs fails once the actor's representation collapses; PFO adds a loss that keeps
+# the actor's pre-activations close to those of the policy that collected the batch:
+#     L_PFO = E_s[ mean_units (phi_theta(s) - phi_old(s))^2 ],  loss += pfo_coef * L_PFO.
+# `--pfo-coef 0` is plain PPO from this same file. The paper's ALE settings (Appendix B, Table 2) are the defaults.
+#
+# Fork of CleanRL's cleanrl/ppo_atari.py (MIT, https://github.com/vwxyzjn/cleanrl). What differs from it:
+# - the PFO loss (`--pfo-coef`, `--pfo-all-layers`) on pre-activations kept from the rollout;
+# - separate actor and critic Nature CNNs (`--shared-trunk` for upstream's shared one), one Adam over both;
+# - the paper's settings: ALE/Phoenix-v5, sticky actions 0.25, no noop starts, no life-loss termination,
+#   no fire reset, frame skip 3 (`--frame-skip`), 108,000-frame episodes, 100M frames, clip 0.1, a constant
+#   learning rate, an unclipped L2 value loss;
+# - environments: ale-py's native vector env (C++ threads) instead of a SyncVectorEnv of Python wrappers;
+#   SAME_STEP autoreset, so upstream's GAE is unchanged; the reward's sign is taken here, so
+#   `charts/episodic_return` is the raw score of a full game and `episodic_length` counts agent steps;
+# - observations stored as uint8 on the device; `--epochs` as an alias of `--update-epochs`; `--save-model`;
+#   `--capture-video` records one game of the current policy every `--video-interval` iterations;
+# - once per iteration on the rollout, for the actor and the critic: the ranks of Appendix E, dead units and
+#   the norms of the features and of the penultimate pre-activations (`repr/`), the PFO loss and the excess
+#   probability ratio (`pfo/`); the capacity loss every `--capacity-every` iterations (`capacity/`);
+# - bad input (an unknown, v4 or non-Atari id, a budget below one batch, impossible sizes) stops with one line.
+import copy
+import os
+import random
+import re
+import time
+from dataclasses import dataclass
+from typing import Annotated
+
+import ale_py
+import gymnasium as gym
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.optim as optim
+import tyro
+from torch.distributions.categorical import Categorical
+from torch.utils.tensorboard import SummaryWriter
+
+from metrics_common import dead_units, excess_ratio, mean_norm, rank_metrics
+
+gym.register_envs(ale_py)
+
+
+@dataclass
+class Args:
+    exp_name: str = os.path.basename(__file__)[: -len(".py")]
+    """the name of this experiment"""
+    seed: int = 1
+    """seed of the experiment"""
+    torch_deterministic: bool = True
+    """if toggled, `torch.backends.cudnn.deterministic=False`"""
+    cuda: bool = True
+    """if toggled, cuda will be enabled by default"""
+    track: bool = False
+    """if toggled, this experiment will be tracked with Weights and Biases"""
+    wandb_project_name: str = "cleanRL"
+    """the wandb's project name"""
+    wandb_entity: str | None = None
+    """the entity (team) of wandb's project"""
+    capture_video: bool = False
+    """whether to capture videos of the agent performances (check out `videos` folder)"""
+    save_model: bool = False
+    """whether to save model into the `runs/{run_name}` folder"""
+
+    # Algorithm specific arguments
+    env_id: str = "ALE/Phoenix-v5"
+    """the id of the environment"""
+    total_timesteps: int = 100_000_000
+    """total emulator frames of the experiment (Table 2: 100M); agent steps = frames / frame skip"""
+    learning_rate: float = 2.5e-4
+    """the learning rate of the optimizer"""
+    num_envs: int = 8
+    """the number of parallel game environments"""
+    num_steps: int = 128
+    """the number of steps to run in each environment per policy rollout"""
+    anneal_lr: bool = False
+    """Toggle learning rate annealing for policy and value networks (Table 2: constant)"""
+    gamma: float = 0.99
+    """the discount factor gamma"""
+    gae_lambda: float = 0.95
+    """the lambda for the general advantage estimation"""
+    num_minibatches: int = 4
+    """the number of mini-batches (Table 2: 1024 / 4 = 256 samples each)"""
+    update_epochs: Annotated[int, tyro.conf.arg(aliases=("--epochs",))] = 4
+    """the K epochs to update the policy (the paper: 4, 6, 8)"""
+    norm_adv: bool = True
+    """Toggles advantages normalization"""
+    clip_coef: float = 0.1
+    """the surrogate clipping coefficient"""
+    clip_vloss: bool = False
+    """Toggles whether or not to use a clipped loss for the value function (the paper: a plain L2 loss)"""
+    ent_coef: float = 0.01
+    """coefficient of the entropy"""
+    vf_coef: float = 0.5
+    """coefficient of the value function"""
+    max_grad_norm: float = 0.5
+    """the maximum norm for the gradient clipping"""
+    target_kl: float | None = None
+    """the target KL divergence threshold"""
+
+    # PFO and paper-setting arguments
+    pfo_coef: float = 1.0
+    """coefficient of the PFO loss (the paper: 1 on the penultimate pre-activations, 10 with --pfo-all-layers)"""
+    pfo_all_layers: bool = False
+    """if toggled, PFO regularises every pre-activation of the actor up to the penultimate layer"""
+    shared_trunk: bool = False
+    """if toggled, actor and critic share upstream's single Nature CNN"""
+    frame_skip: int = 3
+    """emulator frames per agent step, max-pooled over the last two (the paper: 3, as ALE v5 did not pool)"""
+    capacity_every: int = 0
+    """every this many iterations, measure the capacity loss (0: never; the paper: every 2.5% of training)"""
+    capacity_steps: int = 36_000
+    """agent steps of the fixed rollout of a random network that capacity fits (Table 2: 36,000, one env)"""
+    video_interval: int = 50
+    """with `--capture-video`, record one game of the current policy at the first and every this many iterations"""
+
+    # to be filled in runtime
+    batch_size: int = 0
+    """the batch size (computed in runtime)"""
+    minibatch_size: int = 0
+    """the mini-batch size (computed in runtime)"""
+    num_iterations: int = 0
+    """the number of iterations (computed in runtime)"""
+
+
+def make_env(env_id, num_envs, frame_skip=3, **kwargs):
+    """ale-py's native vector env in the paper's ALE setting (Table 2): the v5 id's sticky actions (0.25), no
+    noop starts, no fire reset, no life-loss signal, 108,000-frame episodes, 84x84 grayscale, 4 stacked frames;
+    frames max-pooled over the skip; rewards come raw (the script takes their sign)."""
+    settings = dict(frameskip=frame_skip, maxpool=True, noop_max=0, use_fire_reset=False, episodic_life=False)
+    settings.update(life_loss_info=False, reward_clipping=False, max_num_frames_per_episode=108_000)
+    settings.update(img_height=84, img_width=84, grayscale=True, stack_num=4)
+    settings.update(kwargs)
+    return gym.make_vec(
+        env_id,
+        num_envs,
+        vectorization_mode="vector_entry_point",
+        autoreset_mode=gym.vector.AutoresetMode.SAME_STEP,
+        **settings,
+    )
+
+
+class GameStatistics:
+    """Raw score and length (agent steps) of each full game, all lives, per env: what upstream's
+    RecordEpisodeStatistics, placed below EpisodicLifeEnv and ClipRewardEnv, reports. A life loss is a
+    termination but the game goes on; a game ends where the env starts a new one, seen as a move of the
+    frame the current game started at (frame_number - episode_frame_number). With SAME_STEP autoreset the
+    step's info already describes the new game, so its `lives` cannot tell."""
+
+    def __init__(self, info):
+        self.game_start = info["frame_number"] - info["episode_frame_number"]
+        self.returns = np.zeros(len(self.game_start))
+        self.lengths = np.zeros(len(self.game_start), dtype=np.int64)
+
+    def update(self, reward, terminations, truncations, info):
+        """Count one step of every env; return the (returns, lengths) arrays of the games that ended in it."""
+        self.returns += reward
+        self.lengths += 1
+        game_start = info["frame_number"] - info["episode_frame_number"]
+        ended = np.flatnonzero((terminations | truncations) & (game_start != self.game_start))
+        self.game_start = game_start
+        finished = self.returns[ended], self.lengths[ended]
+        self.returns[ended], self.lengths[ended] = 0, 0
+        return finished
+
+
+def record_game(agent, env_id, frame_skip, seed, path, device, max_steps=4500):
+    """Play one game (at most max_steps agent steps: 5 minutes of video) with the current policy into an mp4.
+    The agent sees the training preprocessing; the frames come from a twin env stepped in lockstep with the
+    same seed and actions, which returns full-size colour frames instead (the ALE is deterministic given both)."""
+    import imageio_ffmpeg  # installed with moviepy, which gymnasium's RecordVideo uses
+
+    play = make_env(env_id, 1, frame_skip)
+    film = make_env(env_id, 1, frame_skip, grayscale=False, img_height=210, img_width=160, stack_num=1)
+    (obs, info), (frames, _) = play.reset(seed=seed), film.reset(seed=seed)
+    game = GameStatistics(info)
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    video = imageio_ffmpeg.write_frames(path, (160, 210), fps=15, macro_block_size=1, ffmpeg_log_level="error")
+    video.send(None)
+    for _ in range(max_steps):
+        video.send(np.ascontiguousarray(frames[0, -1]))
+        with torch.no_grad():
+            action = agent.get_action_and_value(torch.from_numpy(obs).to(device))[0].cpu().numpy()
+        obs, reward, terminations, truncations, info = play.step(action)
+        frames = film.step(action)[0]
+        if len(game.update(reward, terminations, truncations, info)[0]):
+            break
+    video.close()
+    play.close()
+    film.close()
+
+
+def layer_init(layer, std=np.sqrt(2), bias_const=0.0):
+    torch.nn.init.orthogonal_(layer.weight, std)
+    torch.nn.init.constant_(layer.bias, bias_const)
+    return layer
+
+
+def nature_cnn():
+    return nn.Sequential(
+        layer_init(nn.Conv2d(4, 32, 8, stride=4)),
+        nn.ReLU(),
+        layer_init(nn.Conv2d(32, 64, 4, stride=2)),
+        nn.ReLU(),
+        layer_init(nn.Conv2d(64, 64, 3, stride=1)),
+        nn.ReLU(),
+        nn.Flatten(),
+        layer_init(nn.Linear(64 * 7 * 7, 512)),
+        nn.ReLU(),
+    )
+
+
+def forward_with_preactivations(trunk, x):
+    """The trunk's features and the input of each of its ReLUs (its pre-activations), each flattened per sample."""
+    preactivations = []
+    for layer in trunk:
+        if isinstance(layer, nn.ReLU):
+            preactivations.append(x.flatten(1))
+        x = layer(x)
+    return x, preactivations
+
+
+class Agent(nn.Module):
+    def __init__(self, envs, shared_trunk=False):
+        super().__init__()
+        self.actor_trunk = nature_cnn()
+        self.critic_trunk = self.actor_trunk if shared_trunk else nature_cnn()
+        self.actor = layer_init(nn.Linear(512, envs.single_action_space.n), std=0.01)
+        self.critic = layer_init(nn.Linear(512, 1), std=1)
+
+    def get_value(self, x):
+        return self.critic(self.critic_trunk(x / 255.0))
+
+    def get_action_and_value(self, x, action=None):
+        """Upstream's outputs, then the pre-activations of the actor (all, penultimate last) and of the critic
+        (penultimate), for PFO and the metrics."""
+        actor_features, actor_preactivations = forward_with_preactivations(self.actor_trunk, x / 255.0)
+        if self.critic_trunk is self.actor_trunk:
+            critic_features, critic_preactivations = actor_features, actor_preactivations
+        else:
+            critic_features, critic_preactivations = forward_with_preactivations(self.critic_trunk, x / 255.0)
+        probs = Categorical(logits=self.actor(actor_features))
+        if action is None:
+            action = probs.sample()
+        preactivations = {"actor": actor_preactivations, "critic": critic_preactivations[-1]}
+        return action, probs.log_prob(action), probs.entropy(), self.critic(critic_features), preactivations
+
+
+def pfo_features(actor_preactivations, all_layers):
+    """What PFO keeps close: the actor's penultimate pre-activations, or all of them up to it, concatenated."""
+    return torch.cat(actor_preactivations, 1) if all_layers else actor_preactivations[-1]
+
+
+def pfo_loss(preactivations, old_preactivations):
+    """Eq. 2: squared distance to the collecting policy's pre-activations, averaged over units, then over the
+    batch: the authors' reduction, for which their coefficients (1, and 10 for all layers) were chosen."""
+    return (preactivations - old_preactivations).pow(2).mean(dim=1).mean()
+
+
+def representation_metrics(name, preactivations):
+    """Appendix E's ranks, dead units and the norms of one network's features and penultimate pre-activations."""
+    features = torch.relu(preactivations)
+    metrics = {f"repr/{name}_{key}": value for key, value in rank_metrics(features).items()}
+    metrics[f"repr/{name}_dead_units"] = dead_units(features, "relu")
+    metrics[f"repr/{name}_feature_norm"] = mean_norm(features)
+    metrics[f"repr/{name}_preactivation_norm"] = mean_norm(preactivations)
+    return metrics
+
+
+def collect_capacity_data(envs, agent, steps, seed, device):
+    """The fixed rollout that capacity fits: `steps` agent steps of a freshly initialised agent (Appendix B)."""
+    observations = []
+    obs, _ = envs.reset(seed=seed)
+    for _ in range(steps):
+        observations.append(torch.from_numpy(obs).to(device))
+        with torch.no_grad():
+            action = agent.get_action_and_value(observations[-1])[0]
+        obs = envs.step(action.cpu().numpy())[0]
+    return torch.cat(observations)
+
+
+def capacity_loss(agent, target, observations, args):
+    """Capacity loss (Lyle et al. 2022, as the paper's Appendix B): fit a copy of the agent to a random
+    network's outputs on the fixed rollout with the training's optimiser settings (a fresh Adam, same learning
+    rate, minibatch and gradient clipping) for one epoch, then report the losses on the whole rollout:
+    forward KL(target || agent) for the actor, squared error for the critic."""
+    learner = copy.deepcopy(agent)
+    optimizer = optim.Adam(learner.parameters(), lr=args.learning_rate, eps=1e-5)
+
+    def losses(obs):
+        with torch.no_grad():
+            target_logits = target.actor(target.actor_trunk(obs / 255.0))
+            target_values = target.get_value(obs)
+        logits = learner.actor(learner.actor_trunk(obs / 255.0))
+        kl = (target_logits.softmax(1) * (target_logits.log_softmax(1) - logits.log_softmax(1))).sum(1).mean()
+        return kl, (learner.get_value(obs) - target_values).pow(2).mean()
+
+    for mb_inds in torch.randperm(len(observations), device=observations.device).split(args.minibatch_size):
+        actor_loss, critic_loss = losses(observations[mb_inds])
+        optimizer.zero_grad()
+        (actor_loss + critic_loss).backward()
+        nn.utils.clip_grad_norm_(learner.parameters(), args.max_grad_norm)
+        optimizer.step()
+    with torch.no_grad():
+        final = [losses(obs) for obs in observations.split(args.minibatch_size)]
+    return {
+        "capacity/actor_loss": float(np.mean([a.item() for a, _ in final])),
+        "capacity/critic_loss": float(np.mean([c.item() for _, c in final])),
+    }
+
+
+def check_args(args):
+    """Stop with one clear line on input this script cannot serve."""
+    legacy = re.fullmatch(r"(\w+?)(?:NoFrameskip|Deterministic)?-v[04]", args.env_id)
+    if legacy and f"ALE/{legacy[1]}-v5" in gym.registry:
+        raise SystemExit(f"error: --env-id {args.env_id} is a v0/v4 id; use ALE/{legacy[1]}-v5 (the paper's setting)")
+    if args.env_id not in gym.registry:
+        raise SystemExit(f"error: unknown --env-id {args.env_id!r} (use an ALE/<Game>-v5 id, e.g. ALE/Phoenix-v5)")
+    if gym.spec(args.env_id).vector_entry_point != "ale_py.vector_env:AtariVectorEnv":
+        raise SystemExit(f"error: --env-id {args.env_id} is not an Atari game; this script serves ALE/<Game>-v5 ids")
+    for name in ("frame_skip", "num_envs", "num_steps", "num_minibatches", "update_epochs"):
+        if getattr(args, name) < 1:
+            raise SystemExit(f"error: --{name.replace('_', '-')} must be at least 1, got {getattr(args, name)}")
+    batch_frames = args.num_envs * args.num_steps * args.frame_skip
+    if args.total_timesteps < batch_frames:
+        raise SystemExit(
+            f"error: --total-timesteps {args.total_timesteps} frames is below one batch "
+            f"(--num-envs x --num-steps x --frame-skip = {batch_frames} frames)"
+        )
+    if args.num_minibatches > args.num_envs * args.num_steps:
+        raise SystemExit(f"error: --num-minibatches {args.num_minibatches} exceeds the batch size")
+    if args.pfo_coef < 0:
+        raise SystemExit(f"error: --pfo-coef must be non-negative, got {args.pfo_coef}")
+    if args.capacity_every < 0 or (args.capacity_every and args.capacity_steps < 1):
+        raise SystemExit("error: --capacity-every must be >= 0 and --capacity-steps >= 1 when it is on")
+
+
+if __name__ == "__main__":
+    args = tyro.cli(Args)
+    check_args(args)
+    args.batch_size = int(args.num_envs * args.num_steps)
+    args.minibatch_size = int(args.batch_size // args.num_minibatches)
+    args.num_iterations = args.total_timesteps // (args.frame_skip * args.batch_size)
+    run_name = f"{args.env_id}__{args.exp_name}__{args.seed}__{int(time.time())}"
+    if args.track:
+        import wandb
+
+        wandb.init(
+            project=args.wandb_project_name,
+            entity=args.wandb_entity,
+            sync_tensorboard=True,
+            config=vars(args),
+            name=run_name,
+            monitor_gym=True,
+            save_code=True,
+        )
+    writer = SummaryWriter(f"runs/{run_name}")
+    writer.add_text(
+        "hyperparameters",
+        "|param|value|\n|-|-|\n%s" % ("\n".join([f"|{key}|{value}|" for key, value in vars(args).items()])),
+    )
+
+    # TRY NOT TO MODIFY: seeding
+    random.seed(args.seed)
+    np.random.seed(args.seed)
+    torch.manual_seed(args.seed)
+    torch.backends.cudnn.deterministic = args.torch_deterministic
+
+    device = torch.device("cuda" if torch.cuda.is_available() and args.cuda else "cpu")
+
+    # env setup
+    envs = make_env(args.env_id, args.num_envs, args.frame_skip)
+    assert isinstance(envs.single_action_space, gym.spaces.Discrete), "only discrete action space is supported"
+
+    agent = Agent(envs, args.shared_trunk).to(device)
+    optimizer = optim.Adam(agent.parameters(), lr=args.learning_rate, eps=1e-5)
+    if args.capacity_every:
+        capacity_target = Agent(envs, args.shared_trunk).to(device)  # a fresh network of the same class
+        capacity_envs = make_env(args.env_id, 1, args.frame_skip)
+        capacity_obs = collect_capacity_data(capacity_envs, capacity_target, args.capacity_steps, args.seed, device)
+        capacity_envs.close()
+
+    # ALGO Logic: Storage setup
+    obs = torch.zeros((args.num_steps, args.num_envs) + envs.single_observation_space.shape, dtype=torch.uint8).to(
+        device
+    )
+    actions = torch.zeros((args.num_steps, args.num_envs) + envs.single_action_space.shape).to(device)
+    logprobs = torch.zeros((args.num_steps, args.num_envs)).to(device)
+    rewards = torch.zeros((args.num_steps, args.num_envs)).to(device)
+    dones = torch.zeros((args.num_steps, args.num_envs)).to(device)
+    values = torch.zeros((args.num_steps, args.num_envs)).to(device)
+    # PFO's targets are the collecting policy's pre-activations, kept from the rollout's forward passes: free,
+    # where recomputing them would cost one more forward pass over the batch per iteration.
+    sample_obs = torch.zeros((1,) + envs.single_observation_space.shape, device=device)
+    pfo_width = pfo_features(forward_with_preactivations(agent.actor_trunk, sample_obs)[1], args.pfo_all_layers).shape[
+        1
+    ]
+    actor_preactivations = torch.zeros((args.num_steps, args.num_envs, pfo_width)).to(device)
+    critic_preactivations = torch.zeros((args.num_steps, args.num_envs, 512)).to(device)
+
+    # TRY NOT TO MODIFY: start the game
+    global_step = 0
+    start_time = time.time()
+    next_obs, infos = envs.reset(seed=args.seed)
+    games = GameStatistics(infos)
+    next_obs = torch.from_numpy(next_obs).to(device)
+    next_done = torch.zeros(args.num_envs).to(device)
+
+    for iteration in range(1, args.num_iterations + 1):
+        # Annealing the rate if instructed to do so.
+        if args.anneal_lr:
+            frac = 1.0 - (iteration - 1.0) / args.num_iterations
+            lrnow = frac * args.learning_rate
+            optimizer.param_groups[0]["lr"] = lrnow
+
+        if args.capture_video and (iteration - 1) % args.video_interval == 0:
+            video_path = f"videos/{run_name}/iteration-{iteration}.mp4"
+            record_game(agent, args.env_id, args.frame_skip, args.seed + iteration, video_path, device)
+        if args.capacity_every and (iteration - 1) % args.capacity_every == 0:
+            for tag, value in capacity_loss(agent, capacity_target, capacity_obs, args).items():
+                writer.add_scalar(tag, value, global_step)
+
+        for step in range(0, args.num_steps):
+            global_step += args.num_envs
+            obs[step] = next_obs
+            dones[step] = next_done
+
+            # ALGO LOGIC: action logic
+            with torch.no_grad():
+                action, logprob, _, value, preactivations = agent.get_action_and_value(next_obs)
+                values[step] = value.flatten()
+                actor_preactivations[step] = pfo_features(preactivations["actor"], args.pfo_all_layers)
+                critic_preactivations[step] = preactivations["critic"]
+            actions[step] = action
+            logprobs[step] = logprob
+
+            # TRY NOT TO MODIFY: execute the game and log data.
+            next_obs, reward, terminations, truncations, infos = envs.step(action.cpu().numpy())
+            next_done = np.logical_or(terminations, truncations)
+            rewards[step] = torch.tensor(np.sign(reward)).to(device).view(-1)
+            next_obs, next_done = torch.from_numpy(next_obs).to(device), torch.Tensor(next_done).to(device)
+
+            for episodic_return, episodic_length in zip(*games.update(reward, terminations, truncations, infos)):
+                print(f"global_step={global_step}, episodic_return={episodic_return}")
+                writer.add_scalar("charts/episodic_return", episodic_return, global_step)
+                writer.add_scalar("charts/episodic_length", episodic_length, global_step)
+
+        # bootstrap value if not done
+        with torch.no_grad():
+            next_value = agent.get_value(next_obs).reshape(1, -1)
+            advantages = torch.zeros_like(rewards).to(device)
+            lastgaelam = 0
+            for t in reversed(range(args.num_steps)):
+                if t == args.num_steps - 1:
+                    nextnonterminal = 1.0 - next_done
+                    nextvalues = next_value
+                else:
+                    nextnonterminal = 1.0 - dones[t + 1]
+                    nextvalues = values[t + 1]
+                delta = rewards[t] + args.gamma * nextvalues * nextnonterminal - values[t]
+                advantages[t] = lastgaelam = delta + args.gamma * args.gae_lambda * nextnonterminal * lastgaelam
+            returns = advantages + values
+
+        # flatten the batch
+        b_obs = obs.reshape((-1,) + envs.single_observation_space.shape)
+        b_logprobs = logprobs.reshape(-1)
+        b_actions = actions.reshape((-1,) + envs.single_action_space.shape)
+        b_advantages = advantages.reshape(-1)
+        b_returns = returns.reshape(-1)
+        b_values = values.reshape(-1)
+        b_actor_preactivations = actor_preactivations.reshape(args.batch_size, pfo_width)
+        metrics = representation_metrics("actor", b_actor_preactivations[:, -512:])
+        metrics.update(representation_metrics("critic", critic_preactivations.reshape(args.batch_size, 512)))
+
+        # Optimizing the policy and value network
+        b_inds = np.arange(args.batch_size)
+        clipfracs = []
+        pfo_losses, ratios = [], []
+        for epoch in range(args.update_epochs):
+            np.random.shuffle(b_inds)
+            for start in range(0, args.batch_size, args.minibatch_size):
+                end = start + args.minibatch_size
+                mb_inds = b_inds[start:end]
+
+                _, newlogprob, entropy, newvalue, preactivations = agent.get_action_and_value(
+                    b_obs[mb_inds], b_actions.long()[mb_inds]
+                )
+                logratio = newlogprob - b_logprobs[mb_inds]
+                ratio = logratio.exp()
+
+                with torch.no_grad():
+                    # calculate approx_kl http://joschu.net/blog/kl-approx.html
+                    old_approx_kl = (-logratio).mean()
+                    approx_kl = ((ratio - 1) - logratio).mean()
+                    clipfracs += [((ratio - 1.0).abs() > args.clip_coef).float().mean().item()]
+                    ratios.append(ratio)
+
+                mb_advantages = b_advantages[mb_inds]
+                if args.norm_adv:
+                    mb_advantages = (mb_advantages - mb_advantages.mean()) / (mb_advantages.std() + 1e-8)
+
+                # Policy loss
+                pg_loss1 = -mb_advantages * ratio
+                pg_loss2 = -mb_advantages * torch.clamp(ratio, 1 - args.clip_coef, 1 + args.clip_coef)
+                pg_loss = torch.max(pg_loss1, pg_loss2).mean()
+
+                # Value loss
+                newvalue = newvalue.view(-1)
+                if args.clip_vloss:
+                    v_loss_unclipped = (newvalue - b_returns[mb_inds]) ** 2
+                    v_clipped = b_values[mb_inds] + torch.clamp(
+                        newvalue - b_values[mb_inds],
+                        -args.clip_coef,
+                        args.clip_coef,
+                    )
+                    v_loss_clipped = (v_clipped - b_returns[mb_inds]) ** 2
+                    v_loss_max = torch.max(v_loss_unclipped, v_loss_clipped)
+                    v_loss = 0.5 * v_loss_max.mean()
+                else:
+                    v_loss = 0.5 * ((newvalue - b_returns[mb_inds]) ** 2).mean()
+
+                # PFO: keep the actor's pre-activations near the collecting policy's
+                new_preactivations = pfo_features(preactivations["actor"], args.pfo_all_layers)
+                pfo = pfo_loss(new_preactivations, b_actor_preactivations[mb_inds])
+                pfo_losses.append(pfo.detach())
+
+                entropy_loss = entropy.mean()
+                loss = pg_loss - args.ent_coef * entropy_loss + v_loss * args.vf_coef + args.pfo_coef * pfo
+
+                optimizer.zero_grad()
+                loss.backward()
+                nn.utils.clip_grad_norm_(agent.parameters(), args.max_grad_norm)
+                optimizer.step()
+
+            if args.target_kl is not None and approx_kl > args.target_kl:
+                break
+
+        y_pred, y_true = b_values.cpu().numpy(), b_returns.cpu().numpy()
+        var_y = np.var(y_true)
+        explained_var = np.nan if var_y == 0 else 1 - np.var(y_true - y_pred) / var_y
+
+        # TRY NOT TO MODIFY: record rewards for plotting purposes
+        writer.add_scalar("charts/learning_rate", optimizer.param_groups[0]["lr"], global_step)
+        writer.add_scalar("losses/value_loss", v_loss.item(), global_step)
+        writer.add_scalar("losses/policy_loss", pg_loss.item(), global_step)
+        writer.add_scalar("losses/entropy", entropy_loss.item(), global_step)
+        writer.add_scalar("losses/old_approx_kl", old_approx_kl.item(), global_step)
+        writer.add_scalar("losses/approx_kl", approx_kl.item(), global_step)
+        writer.add_scalar("losses/clipfrac", np.mean(clipfracs), global_step)
+        writer.add_scalar("losses/explained_variance", explained_var, global_step)
+        writer.add_scalar("pfo/loss", torch.stack(pfo_losses).mean().item(), global_step)
+        excess = excess_ratio(torch.cat(ratios), args.clip_coef)
+        if excess is not None:  # no ratio beyond one of the clip limits: nothing to log, as the paper
+            writer.add_scalar("pfo/excess_ratio", excess, global_step)
+        for tag, value in metrics.items():
+            writer.add_scalar(tag, value, global_step)
+        print("SPS:", int(global_step / (time.time() - start_time)))
+        writer.add_scalar("charts/SPS", int(global_step / (time.time() - start_time)), global_step)
+
+    if args.save_model:
+        model_path = f"runs/{run_name}/{args.exp_name}.cleanrl_model"
+        torch.save(agent.state_dict(), model_path)
+        print(f"model saved to {model_path}")
+
+    envs.close()
+    writer.close()
