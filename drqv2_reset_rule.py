@@ -1,0 +1,762 @@
+# DrQ-v2 from pixels on the DeepMind Control suite, with the action-collapse reset rule of paper 003
+# ("Understanding Learned Representations and Action Collapse in Visual RL", Section 5.2). Some DrQ-v2
+# agents fall into action collapse: the actor outputs one action whatever the image, its MLP features
+# collapse to a point and the gradient of its mlp1 layer vanishes. The rule watches that gradient norm at
+# every actor update; in each window of m frames (m = the frames over which the exploration noise decays,
+# Proposition 1), unless five consecutive norms exceed 1e-3 ("an escape"), training restarts from scratch.
+# After an escape it never resets again. `--no-reset-rule` is plain DrQ-v2, from this same file.
+#
+# Based on DrQ-v2 (Yarats et al. 2021, https://github.com/facebookresearch/drqv2, MIT), `easy` settings,
+# rewritten in CleanRL's single-file shape (tyro Args, TensorBoard under runs/, --track, --capture-video,
+# --save-model). What differs from the DrQ-v2 repository:
+# - one file, no hydra: per-task settings (batch 512 and n-step 1 for walker tasks, else 256 and 3) are
+#   defaults resolved from --env-id; medium/hard tasks need --num-train-frames/--stddev-schedule set by hand;
+# - the replay buffer lives in memory and stores each 84x84 frame once (uint8), rebuilding the frame stacks
+#   at sample time; DrQ-v2 writes whole episodes to .npz files read by 4 DataLoader workers and samples only
+#   finished episodes, this buffer also samples the running episode. Its capacity counts frames (default
+#   600,000: a whole 1.1M-frame easy run, so nothing is evicted, as with DrQ-v2's 1M-transition buffer);
+# - the environment wrapper is a small class (action repeat, rescaled actions, rendering) instead of four
+#   dm_env wrappers; `--fast-render` switches off shadows and anti-aliasing for software (CPU) rendering;
+# - TensorBoard tags in CleanRL's names, the x axis is environment frames; `--capture-video` records the
+#   first evaluation episode at the observation's 84x84 (DrQ-v2 renders a separate 256x256 video); charts/SPS
+#   counts frames per second of training, evaluation time excluded; `--max-episode-frames` (for tests);
+# - the reset rule (`reset/`): a reset re-draws every weight, the optimizers, empties the buffer, cuts the running
+#   episode (not logged) and restarts the seed phase, uniform exploration and the stddev schedule;
+# - the Figure 4 collapse metrics of the actor's mlp0/mlp1/mlp2 on a replay batch (`collapse/`);
+# - bad input (unknown task, impossible sizes) stops with one line.
+import os
+
+os.environ.setdefault("MUJOCO_GL", "egl")  # before dm_control: EGL renders on the GPU, or in software (Mesa)
+
+import random
+import re
+import time
+from collections import deque
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+import tyro
+from dm_control import suite
+from torch.utils.tensorboard import SummaryWriter
+
+from metrics_common import grad_norm, nonzero_correlation, rank_metrics, zero_fraction
+
+
+@dataclass
+class Args:
+    exp_name: str = os.path.basename(__file__)[: -len(".py")]
+    """the name of this experiment"""
+    seed: int = 1
+    """seed of the experiment"""
+    torch_deterministic: bool = True
+    """if toggled, `torch.backends.cudnn.deterministic=False`"""
+    cuda: bool = True
+    """if toggled, cuda will be enabled by default"""
+    track: bool = False
+    """if toggled, this experiment will be tracked with Weights and Biases"""
+    wandb_project_name: str = "cleanRL"
+    """the wandb's project name"""
+    wandb_entity: str | None = None
+    """the entity (team) of wandb's project"""
+    capture_video: bool = False
+    """whether to capture videos of the agent performances (check out `videos` folder)"""
+    save_model: bool = False
+    """whether to save model into the `runs/{run_name}` folder"""
+
+    # DrQ-v2 arguments (cfgs/config.yaml and cfgs/task/easy.yaml of the DrQ-v2 repository)
+    env_id: str = "walker_walk"
+    """a dm_control suite task as `domain_task` (walker_walk, cartpole_swingup, ball_in_cup_catch, cup_catch...)"""
+    num_train_frames: int = 1_100_000
+    """total environment frames (agent steps x action repeat)"""
+    action_repeat: int = 2
+    """how many times each action is repeated"""
+    frame_stack: int = 3
+    """the number of consecutive frames in an observation"""
+    image_size: int = 84
+    """height and width of the rendered frames"""
+    discount: float = 0.99
+    """the discount factor gamma"""
+    num_seed_frames: int = 4000
+    """frames collected before the first update (after every reset too)"""
+    num_expl_steps: int = 2000
+    """agent steps with uniformly random actions at the start (after every reset too)"""
+    eval_every_frames: int = 10000
+    """evaluate (mean action) and compute the collapse metrics every this many frames"""
+    num_eval_episodes: int = 10
+    """evaluation episodes per evaluation"""
+    replay_buffer_size: int = 600_000
+    """replay capacity in frames: about 21.2 KB each (84x84x3 uint8 + action, reward, discount, index), 12.7 GB at
+    600,000, which holds every frame of a 1.1M-frame run (550,000 steps + one reset frame per episode)"""
+    nstep: int | None = None
+    """n-step returns (DrQ-v2: 1 for walker tasks, else 3)"""
+    batch_size: int | None = None
+    """the batch size of replay samples (DrQ-v2: 512 for walker tasks, else 256)"""
+    lr: float = 1e-4
+    """the learning rate of the encoder, actor and critic optimizers (Adam)"""
+    feature_dim: int = 50
+    """width of the actor's and critic's trunk (mlp0)"""
+    hidden_dim: int = 1024
+    """width of the hidden MLP layers (mlp1, mlp2)"""
+    critic_target_tau: float = 0.01
+    """target smoothing coefficient"""
+    update_every_steps: int = 2
+    """update the agent every this many agent steps"""
+    stddev_schedule: str = "linear(1.0,0.1,100000)"
+    """exploration noise: a constant or linear(initial,final,agent steps)"""
+    stddev_clip: float = 0.3
+    """clip of the exploration noise in the actor and critic targets"""
+    fast_render: bool = False
+    """render without shadows and multisampling: about 5x faster in software (CPU) rendering; images differ"""
+    max_episode_frames: int | None = None
+    """end (truncate) episodes after this many frames (default: the task's limit, 1000 frames); for quick tests"""
+
+    # Reset rule arguments (paper 003, Section 5.2)
+    reset_rule: bool = True
+    """apply the action-collapse reset rule; `--no-reset-rule` is plain DrQ-v2"""
+    reset_window: int | None = None
+    """window m in frames (default: the stddev schedule's duration x action repeat, 200,000 for the easy tasks)"""
+    reset_threshold: float = 1e-3
+    """an actor mlp1 gradient norm above this counts towards an escape"""
+    reset_consecutive: int = 5
+    """this many consecutive norms above the threshold are an escape"""
+    reset_keep_buffer: bool = False
+    """keep the replay buffer at a reset (default: clear it, training restarts from scratch)"""
+
+    # to be filled in runtime
+    domain: str = ""
+    """the dm_control domain (computed in runtime)"""
+    task: str = ""
+    """the dm_control task (computed in runtime)"""
+
+
+# ---------------------------------------------------------------------------------------------------
+# Environment
+
+
+def resolve_task(env_id):
+    """`domain_task` -> (domain, task) of the dm_control suite; domains may contain underscores
+    (ball_in_cup_catch, point_mass_easy). DrQ-v2's `cup_catch` means ball_in_cup. None if unknown."""
+    env_id = {"cup_catch": "ball_in_cup_catch"}.get(env_id, env_id)
+    for domain, task in suite.ALL_TASKS:
+        if f"{domain}_{task}" == env_id:
+            return domain, task
+    return None
+
+
+class DMCEnv:
+    """A suite task from pixels, as DrQ-v2's wrappers: actions in [-1, 1] rescaled to the task's bounds,
+    each repeated `action_repeat` times (rewards summed, discounts multiplied, stopping at the episode's
+    end), an RGB frame (3 x size x size, uint8) from camera 2 for quadruped, else camera 0."""
+
+    def __init__(self, domain, task, seed, action_repeat=2, size=84, fast_render=False, max_episode_frames=None):
+        self.env = suite.load(domain, task, task_kwargs={"random": seed}, visualize_reward=False)
+        self.max_episode_frames, self.frames = max_episode_frames, 0
+        spec = self.env.action_spec()
+        self.low, self.high, self.action_dim = spec.minimum, spec.maximum, spec.shape[0]
+        self.action_repeat, self.size = action_repeat, size
+        self.camera_id = 2 if domain == "quadruped" else 0
+        if fast_render:  # read when the rendering context is made, i.e. at the first render
+            self.env.physics.model.vis.quality.shadowsize = 0
+            self.env.physics.model.vis.quality.offsamples = 0
+
+    def render(self):
+        frame = self.env.physics.render(height=self.size, width=self.size, camera_id=self.camera_id)
+        return np.ascontiguousarray(frame.transpose(2, 0, 1))
+
+    def reset(self):
+        self.env.reset()
+        self.frames = 0
+        return self.render()
+
+    def step(self, action):
+        """-> frame, reward, discount, done (DMC episodes end by time limit: done is a truncation)"""
+        action = self.low + (np.asarray(action, np.float64) + 1.0) * (self.high - self.low) / 2.0
+        reward, discount = 0.0, 1.0
+        for _ in range(self.action_repeat):
+            time_step = self.env.step(action)
+            reward += (time_step.reward or 0.0) * discount
+            discount *= time_step.discount
+            self.frames += 1
+            if time_step.last():
+                break
+        done = time_step.last() or (self.max_episode_frames is not None and self.frames >= self.max_episode_frames)
+        return self.render(), reward, discount, done
+
+
+# ---------------------------------------------------------------------------------------------------
+# Replay buffer
+
+
+class ReplayBuffer:
+    """Stores every frame once and rebuilds frame stacks and n-step returns at sample time.
+
+    Slots form a ring indexed by a global counter t (slot t % capacity). Slot t holds the frame observed at
+    t, the action that led to it, the reward and discount received on the way, and its index within its
+    episode (0 for the frame after a reset, whose action/reward are zero). A transition starting at t is
+      obs      frames t-k+1..t (k = frame_stack; indices before the episode's first frame repeat it),
+      action   actions[t+1],
+      reward   sum_{i<n} gamma^i * prod_{j<i} discounts[t+1+j] * rewards[t+1+i],
+      discount gamma^n * prod_{i<n} discounts[t+1+i],
+      next_obs the stack at t+n,
+    and is sampled only when t+1..t+n are stored and belong to the same episode. DMC has no terminal
+    states (discount stays 1) and ends episodes by a time limit, so as in DrQ-v2 the n-step sum never
+    crosses into the next episode and the last n-1 frames of an episode start no transition.
+    Memory: 3*size^2 bytes (21,168 at 84x84) + 4*action_dim + 16 bytes per slot, allocated up front.
+    """
+
+    def __init__(self, capacity, frame_shape, action_dim, frame_stack=3, nstep=3, discount=0.99):
+        self.capacity, self.frame_stack, self.nstep, self.discount = capacity, frame_stack, nstep, discount
+        self.frames = np.zeros((capacity, *frame_shape), dtype=np.uint8)
+        self.actions = np.zeros((capacity, action_dim), dtype=np.float32)
+        self.rewards = np.zeros(capacity, dtype=np.float32)
+        self.discounts = np.ones(capacity, dtype=np.float32)
+        self.episode_index = np.zeros(capacity, dtype=np.int64)
+        self.count = 0  # slots ever written since the last clear
+
+    def __len__(self):
+        return min(self.count, self.capacity)
+
+    def clear(self):
+        self.count = 0
+
+    def add(self, frame, action=None, reward=0.0, discount=1.0, first=False):
+        """Store one frame: `first=True` after a reset, else with the action, reward and discount that led to it."""
+        slot = self.count % self.capacity
+        self.frames[slot] = frame
+        if first or self.count == 0:
+            self.actions[slot], self.rewards[slot], self.discounts[slot], self.episode_index[slot] = 0.0, 0.0, 1.0, 0
+        else:
+            self.actions[slot], self.rewards[slot], self.discounts[slot] = action, reward, discount
+            self.episode_index[slot] = self.episode_index[(self.count - 1) % self.capacity] + 1
+        self.count += 1
+
+    def _stack(self, t):
+        """Frame stacks (len(t), frame_stack * C, H, W) ending at global indices t."""
+        back = np.arange(self.frame_stack - 1, -1, -1)  # oldest first, as DrQ-v2 concatenates
+        index = t[:, None] - np.minimum(back[None, :], self.episode_index[t % self.capacity][:, None])
+        frames = self.frames[index % self.capacity]
+        return frames.reshape(len(t), -1, *frames.shape[3:])
+
+    def valid(self, t):
+        """Whether a transition can start at global indices t."""
+        oldest, n = max(0, self.count - self.capacity), self.nstep
+        t = np.asarray(t)
+        ok = (t >= oldest) & (t + n <= self.count - 1)
+        tc = np.clip(t, oldest, max(oldest, self.count - 1 - n))
+        same_episode = self.episode_index[(tc + n) % self.capacity] == self.episode_index[tc % self.capacity] + n
+        stack_stored = tc - np.minimum(self.frame_stack - 1, self.episode_index[tc % self.capacity]) >= oldest
+        return ok & same_episode & stack_stored
+
+    def sample(self, batch_size, t=None):
+        """-> obs (uint8), action, reward (B x 1), discount (B x 1), next_obs (uint8), as numpy arrays.
+        Uniform over valid start indices (rejection sampling), or at the given global indices t."""
+        if t is None:
+            oldest, newest = max(0, self.count - self.capacity), self.count - 1 - self.nstep
+            if newest < oldest:
+                raise ValueError("the replay buffer holds no transition yet")
+            t = np.random.randint(oldest, newest + 1, size=batch_size)
+            for _ in range(1000):
+                bad = ~self.valid(t)
+                if not bad.any():
+                    break
+                t[bad] = np.random.randint(oldest, newest + 1, size=int(bad.sum()))
+            else:
+                raise ValueError("the replay buffer holds no valid transition")
+        t = np.asarray(t, dtype=np.int64)
+        reward = np.zeros(len(t), dtype=np.float32)
+        discount = np.ones(len(t), dtype=np.float32)
+        for i in range(self.nstep):
+            slot = (t + 1 + i) % self.capacity
+            reward += discount * self.rewards[slot]
+            discount *= self.discounts[slot] * self.discount
+        action = self.actions[(t + 1) % self.capacity]
+        return self._stack(t), action, reward[:, None], discount[:, None], self._stack(t + self.nstep)
+
+
+# ---------------------------------------------------------------------------------------------------
+# Networks
+
+
+def weight_init(m):
+    """DrQ-v2's initialisation: orthogonal weights (gain sqrt(2) for convolutions), zero biases."""
+    if isinstance(m, nn.Linear):
+        nn.init.orthogonal_(m.weight)
+        nn.init.zeros_(m.bias)
+    elif isinstance(m, nn.Conv2d):
+        nn.init.orthogonal_(m.weight, nn.init.calculate_gain("relu"))
+        nn.init.zeros_(m.bias)
+    elif isinstance(m, nn.LayerNorm):
+        nn.init.ones_(m.weight)
+        nn.init.zeros_(m.bias)
+
+
+class RandomShiftsAug(nn.Module):
+    """DrQ's random shift: replicate-pad by `pad`, then crop back at a random integer offset per sample,
+    read with bilinear grid_sample at pixel centres (so the crop is exact)."""
+
+    def __init__(self, pad=4):
+        super().__init__()
+        self.pad = pad
+
+    def forward(self, x):
+        n, _, h, w = x.shape
+        assert h == w, "square images only"
+        padded = h + 2 * self.pad
+        x = F.pad(x, (self.pad,) * 4, mode="replicate")
+        # normalised coordinates (align_corners=False) of the first h pixel centres of the padded image
+        centres = (2.0 * torch.arange(h, device=x.device, dtype=x.dtype) + 1.0) / padded - 1.0
+        grid = torch.stack(torch.broadcast_tensors(centres[None, :], centres[:, None]), dim=-1)  # (h, w, [x, y])
+        shift = torch.randint(0, 2 * self.pad + 1, (n, 1, 1, 2), device=x.device).to(x.dtype) * (2.0 / padded)
+        return F.grid_sample(x, grid[None] + shift, padding_mode="zeros", align_corners=False)
+
+
+class Encoder(nn.Module):
+    def __init__(self, in_channels):
+        super().__init__()
+        self.repr_dim = 32 * 35 * 35
+        self.convnet = nn.Sequential(
+            nn.Conv2d(in_channels, 32, 3, stride=2),
+            nn.ReLU(),
+            nn.Conv2d(32, 32, 3, stride=1),
+            nn.ReLU(),
+            nn.Conv2d(32, 32, 3, stride=1),
+            nn.ReLU(),
+            nn.Conv2d(32, 32, 3, stride=1),
+            nn.ReLU(),
+        )
+
+    def forward(self, obs):
+        return self.convnet(obs / 255.0 - 0.5).flatten(1)
+
+
+class Actor(nn.Module):
+    """trunk: Linear -> LayerNorm -> Tanh (output: mlp0, feature_dim); policy: Linear -> ReLU (mlp1) ->
+    Linear -> ReLU (mlp2) -> Linear -> tanh = the mean action. Paper 003's Figure 1 names mlp0-mlp2."""
+
+    def __init__(self, repr_dim, action_dim, feature_dim, hidden_dim):
+        super().__init__()
+        self.trunk = nn.Sequential(nn.Linear(repr_dim, feature_dim), nn.LayerNorm(feature_dim), nn.Tanh())
+        self.policy = nn.Sequential(
+            nn.Linear(feature_dim, hidden_dim),
+            nn.ReLU(),
+            nn.Linear(hidden_dim, hidden_dim),
+            nn.ReLU(),
+            nn.Linear(hidden_dim, action_dim),
+        )
+
+    def layers(self):
+        """The modules whose outputs are mlp0, mlp1, mlp2 (for their gradient norms)."""
+        return {"mlp0": self.trunk, "mlp1": self.policy[0], "mlp2": self.policy[2]}
+
+    def features(self, h):
+        """-> mean action, {mlp0, mlp1, mlp2 activations}"""
+        mlp0 = self.trunk(h)
+        mlp1 = self.policy[1](self.policy[0](mlp0))
+        mlp2 = self.policy[3](self.policy[2](mlp1))
+        return torch.tanh(self.policy[4](mlp2)), {"mlp0": mlp0, "mlp1": mlp1, "mlp2": mlp2}
+
+    def forward(self, h):
+        return torch.tanh(self.policy(self.trunk(h)))
+
+
+class Critic(nn.Module):
+    def __init__(self, repr_dim, action_dim, feature_dim, hidden_dim):
+        super().__init__()
+        self.trunk = nn.Sequential(nn.Linear(repr_dim, feature_dim), nn.LayerNorm(feature_dim), nn.Tanh())
+
+        def q_net():
+            return nn.Sequential(
+                nn.Linear(feature_dim + action_dim, hidden_dim),
+                nn.ReLU(),
+                nn.Linear(hidden_dim, hidden_dim),
+                nn.ReLU(),
+                nn.Linear(hidden_dim, 1),
+            )
+
+        self.Q1, self.Q2 = q_net(), q_net()
+
+    def forward(self, h, action):
+        x = torch.cat([self.trunk(h), action], dim=-1)
+        return self.Q1(x), self.Q2(x)
+
+
+class Agent(nn.Module):
+    """Encoder, actor, twin critics and the target critics; `reinitialise` draws fresh weights in place."""
+
+    def __init__(self, obs_shape, action_dim, feature_dim=50, hidden_dim=1024):
+        super().__init__()
+        self.encoder = Encoder(obs_shape[0])
+        self.actor = Actor(self.encoder.repr_dim, action_dim, feature_dim, hidden_dim)
+        self.critic = Critic(self.encoder.repr_dim, action_dim, feature_dim, hidden_dim)
+        self.critic_target = Critic(self.encoder.repr_dim, action_dim, feature_dim, hidden_dim)
+        self.reinitialise()
+
+    def reinitialise(self):
+        self.apply(weight_init)
+        self.critic_target.load_state_dict(self.critic.state_dict())
+
+
+def make_optimizers(agent, lr):
+    return {
+        "encoder": torch.optim.Adam(agent.encoder.parameters(), lr=lr),
+        "actor": torch.optim.Adam(agent.actor.parameters(), lr=lr),
+        "critic": torch.optim.Adam(agent.critic.parameters(), lr=lr),
+    }
+
+
+def reset_training(agent, optimizers, rb, lr, keep_buffer=False):
+    """The rule's reset: fresh encoder, actor, critic and target critic (in place), fresh optimizers (no Adam
+    moments), and an empty replay buffer unless `keep_buffer`. Returns the new optimizers."""
+    agent.reinitialise()
+    for p in agent.parameters():
+        p.grad = None
+    if not keep_buffer:
+        rb.clear()
+    return make_optimizers(agent, lr)
+
+
+def sample_action(mu, std, clip=None):
+    """DrQ-v2's truncated normal: mu + clip(std * eps, -clip, clip), clamped to (-1, 1) with a
+    straight-through gradient (the gradient flows to mu as if no clamp)."""
+    eps = torch.randn_like(mu) * std
+    if clip is not None:
+        eps = eps.clamp(-clip, clip)
+    x = mu + eps
+    return x - x.detach() + x.detach().clamp(-1.0 + 1e-6, 1.0 - 1e-6)
+
+
+def parse_schedule(spec):
+    """'0.2' or 'linear(initial,final,steps)' -> (function of the agent step, steps or None). None if invalid."""
+    try:
+        value = float(spec)
+        return (lambda step: value), None
+    except ValueError:
+        pass
+    match = re.fullmatch(r"\s*linear\(([^,]+),([^,]+),([^,]+)\)\s*", spec)
+    if not match:
+        return None
+    try:
+        initial, final, duration = (float(g) for g in match.groups())
+    except ValueError:
+        return None
+    if duration <= 0:
+        return None
+    return (lambda step: initial + min(max(step / duration, 0.0), 1.0) * (final - initial)), int(duration)
+
+
+def update(agent, optimizers, aug, batch, stddev, args):
+    """One DrQ-v2 update (critic and encoder, then actor on detached features, then the targets).
+    Returns tensors for logging and the actor mlp1 gradient norm (a float) for the reset rule."""
+    obs, action, reward, discount, next_obs = batch
+    h = agent.encoder(aug(obs.float()))
+    with torch.no_grad():
+        next_h = agent.encoder(aug(next_obs.float()))
+        next_action = sample_action(agent.actor(next_h), stddev, args.stddev_clip)
+        target_q1, target_q2 = agent.critic_target(next_h, next_action)
+        target_q = reward + discount * torch.min(target_q1, target_q2)
+    q1, q2 = agent.critic(h, action)
+    critic_loss = F.mse_loss(q1, target_q) + F.mse_loss(q2, target_q)
+    optimizers["encoder"].zero_grad(set_to_none=True)
+    optimizers["critic"].zero_grad(set_to_none=True)
+    critic_loss.backward()
+    optimizers["critic"].step()
+    optimizers["encoder"].step()
+
+    h = h.detach()
+    pi = sample_action(agent.actor(h), stddev, args.stddev_clip)
+    actor_loss = -torch.min(*agent.critic(h, pi)).mean()
+    optimizers["actor"].zero_grad(set_to_none=True)
+    actor_loss.backward()
+    mlp1_grad_norm = grad_norm(agent.actor.layers()["mlp1"])
+    optimizers["actor"].step()
+
+    with torch.no_grad():
+        for param, target in zip(agent.critic.parameters(), agent.critic_target.parameters()):
+            target.lerp_(param, args.critic_target_tau)
+    logs = {"critic_loss": critic_loss.detach(), "actor_loss": actor_loss.detach(), "qf_values": q1.detach().mean()}
+    return logs, mlp1_grad_norm
+
+
+# ---------------------------------------------------------------------------------------------------
+# The reset rule and the collapse metrics
+
+
+class ResetRule:
+    """Paper 003's rule on the stream of actor mlp1 gradient norms, one per actor update.
+
+    An escape is `consecutive` norms in a row above `threshold`. Windows of `window` frames start at frame 0
+    and at each reset. `update(grad_norm, frame)` returns True when training must be reset: the window has
+    ended (frame - start >= window) with no escape in it. After an escape it always returns False.
+    """
+
+    def __init__(self, window, threshold=1e-3, consecutive=5):
+        self.window, self.threshold, self.consecutive = window, threshold, consecutive
+        self.window_start, self.run, self.resets = 0, 0, 0
+        self.escape_frame = None
+
+    @property
+    def escaped(self):
+        return self.escape_frame is not None
+
+    def update(self, grad_norm, frame):
+        if self.escaped:
+            return False
+        self.run = self.run + 1 if grad_norm > self.threshold else 0
+        if self.run >= self.consecutive:
+            self.escape_frame = frame
+            return False
+        if frame - self.window_start >= self.window:
+            self.window_start, self.run, self.resets = frame, 0, self.resets + 1
+            return True
+        return False
+
+
+@torch.no_grad()
+def collapse_metrics(agent, obs):
+    """Paper 003's Figure 4 metrics on a batch of (uint8) observations, for the actor's mlp0, mlp1, mlp2:
+    numerical rank, mean correlation of non-zero activations, fraction of zero activations, and the
+    gradient norm left by the last actor update; plus `action_std`, the mean over action dimensions of
+    the standard deviation of the mean action across the batch (0 when the actor has collapsed)."""
+    mu, activations = agent.actor.features(agent.encoder(obs.float()))
+    metrics = {"collapse/action_std": mu.std(dim=0).mean().item() if mu.shape[0] > 1 else 0.0}
+    for name, h in activations.items():
+        metrics[f"collapse/{name}_numerical_rank"] = rank_metrics(h)["numerical_rank"]
+        metrics[f"collapse/{name}_nonzero_correlation"] = nonzero_correlation(h)
+        metrics[f"collapse/{name}_zero_fraction"] = zero_fraction(h)
+        metrics[f"collapse/{name}_grad_norm"] = grad_norm(agent.actor.layers()[name])
+    return metrics
+
+
+def check_args(args):
+    """Stop with one clear line on input this script cannot serve; fill in the task-dependent defaults."""
+    resolved = resolve_task(args.env_id)
+    if resolved is None:
+        raise SystemExit(
+            f"error: unknown --env-id {args.env_id!r}: not a dm_control suite task "
+            "(domain_task, e.g. walker_walk, cartpole_swingup, ball_in_cup_catch)"
+        )
+    args.domain, args.task = resolved
+    walker = args.domain == "walker"
+    args.batch_size = args.batch_size if args.batch_size is not None else (512 if walker else 256)
+    args.nstep = args.nstep if args.nstep is not None else (1 if walker else 3)
+    schedule = parse_schedule(args.stddev_schedule)
+    if schedule is None:
+        raise SystemExit(f"error: --stddev-schedule {args.stddev_schedule!r} is not a number or linear(a,b,steps)")
+    if args.reset_window is None:
+        if schedule[1] is None:
+            raise SystemExit("error: a constant --stddev-schedule has no decay length: give --reset-window")
+        args.reset_window = schedule[1] * args.action_repeat
+    for name in (
+        "action_repeat",
+        "frame_stack",
+        "image_size",
+        "nstep",
+        "batch_size",
+        "replay_buffer_size",
+        "update_every_steps",
+        "eval_every_frames",
+        "num_eval_episodes",
+        "feature_dim",
+        "hidden_dim",
+        "reset_window",
+        "reset_consecutive",
+        "max_episode_frames",
+    ):
+        if getattr(args, name) is not None and getattr(args, name) < 1:
+            raise SystemExit(f"error: --{name.replace('_', '-')} must be at least 1, got {getattr(args, name)}")
+    if args.image_size != 84:
+        raise SystemExit(f"error: --image-size {args.image_size}: the encoder's 35x35 output needs 84")
+    if args.num_seed_frames > args.num_train_frames:
+        raise SystemExit(
+            f"error: --num-seed-frames {args.num_seed_frames} exceeds --num-train-frames {args.num_train_frames}"
+        )
+    if args.num_seed_frames // args.action_repeat < args.nstep:
+        raise SystemExit(
+            f"error: --num-seed-frames {args.num_seed_frames} gives fewer agent steps than --nstep {args.nstep}: "
+            "the first update would find no transition"
+        )
+    if args.batch_size > args.replay_buffer_size:
+        raise SystemExit(
+            f"error: --batch-size {args.batch_size} exceeds the replay capacity --replay-buffer-size "
+            f"{args.replay_buffer_size}"
+        )
+    if args.replay_buffer_size < args.nstep + args.frame_stack:
+        raise SystemExit(
+            f"error: --replay-buffer-size {args.replay_buffer_size} cannot hold one transition "
+            f"(needs --nstep + --frame-stack = {args.nstep + args.frame_stack} frames)"
+        )
+    if not 0.0 <= args.discount <= 1.0 or not 0.0 < args.critic_target_tau <= 1.0:
+        raise SystemExit("error: --discount must be in [0, 1] and --critic-target-tau in (0, 1]")
+    if args.lr <= 0 or args.stddev_clip < 0 or args.reset_threshold < 0:
+        raise SystemExit("error: --lr must be positive, --stddev-clip and --reset-threshold non-negative")
+
+
+def evaluate(env, agent, num_episodes, frame_stack, device, video_frames=None):
+    """Mean return and length (frames) over episodes with the mean action; frames of the first episode
+    are appended to `video_frames` when it is a list."""
+    returns, lengths = [], []
+    for episode in range(num_episodes):
+        frame = env.reset()
+        frames = deque([frame] * frame_stack, maxlen=frame_stack)
+        episode_return, steps, done = 0.0, 0, False
+        while not done:
+            if video_frames is not None and episode == 0:
+                video_frames.append(frame.transpose(1, 2, 0))
+            obs = torch.as_tensor(np.concatenate(frames), device=device)[None]
+            with torch.no_grad():
+                action = agent.actor(agent.encoder(obs.float()))[0].cpu().numpy()
+            frame, reward, _, done = env.step(action)
+            frames.append(frame)
+            episode_return, steps = episode_return + reward, steps + 1
+        returns.append(episode_return)
+        lengths.append(steps * env.action_repeat)
+    return float(np.mean(returns)), float(np.mean(lengths))
+
+
+if __name__ == "__main__":
+    args = tyro.cli(Args)
+    check_args(args)
+    run_name = f"{args.env_id}__{args.exp_name}__{args.seed}__{int(time.time())}"
+    if args.track:
+        import wandb
+
+        wandb.init(
+            project=args.wandb_project_name,
+            entity=args.wandb_entity,
+            sync_tensorboard=True,
+            config=vars(args),
+            name=run_name,
+            save_code=True,
+        )
+    writer = SummaryWriter(f"runs/{run_name}")
+    writer.add_text(
+        "hyperparameters",
+        "|param|value|\n|-|-|\n%s" % ("\n".join([f"|{key}|{value}|" for key, value in vars(args).items()])),
+    )
+
+    # TRY NOT TO MODIFY: seeding
+    random.seed(args.seed)
+    np.random.seed(args.seed)
+    torch.manual_seed(args.seed)
+    torch.backends.cudnn.deterministic = args.torch_deterministic
+
+    device = torch.device("cuda" if torch.cuda.is_available() and args.cuda else "cpu")
+
+    # env setup: DrQ-v2 gives the training and the evaluation environment the same seed
+    env_kwargs = dict(size=args.image_size, fast_render=args.fast_render, max_episode_frames=args.max_episode_frames)
+    env = DMCEnv(args.domain, args.task, args.seed, args.action_repeat, **env_kwargs)
+    eval_env = DMCEnv(args.domain, args.task, args.seed, args.action_repeat, **env_kwargs)
+    frame_shape = (3, args.image_size, args.image_size)
+    obs_shape = (3 * args.frame_stack, args.image_size, args.image_size)
+
+    agent = Agent(obs_shape, env.action_dim, args.feature_dim, args.hidden_dim).to(device)
+    optimizers = make_optimizers(agent, args.lr)
+    aug = RandomShiftsAug(pad=4)
+    stddev_at, _ = parse_schedule(args.stddev_schedule)
+    rb = ReplayBuffer(args.replay_buffer_size, frame_shape, env.action_dim, args.frame_stack, args.nstep, args.discount)
+    rule = ResetRule(args.reset_window, args.reset_threshold, args.reset_consecutive)
+    seed_steps = args.num_seed_frames // args.action_repeat
+    eval_every_steps = max(1, args.eval_every_frames // args.action_repeat)
+    num_train_steps = args.num_train_frames // args.action_repeat
+
+    # TRY NOT TO MODIFY: start the game
+    start_time, eval_time = time.time(), 0.0  # charts/SPS leaves evaluation time out
+    trial_start = 0  # the agent step at which training last (re)started from scratch
+    mlp1_grad_norm, logs, last_log_step = None, None, -100
+    frame = env.reset()
+    rb.add(frame, first=True)
+    frames = deque([frame] * args.frame_stack, maxlen=args.frame_stack)
+    episode_return, episode_steps = 0.0, 0
+    for global_step in range(num_train_steps):
+        global_frame = global_step * args.action_repeat
+        trial_step = global_step - trial_start
+        stddev = stddev_at(trial_step)
+
+        if global_step % eval_every_steps == 0:
+            eval_start, video = time.time(), [] if args.capture_video else None
+            eval_return, eval_length = evaluate(
+                eval_env, agent, args.num_eval_episodes, args.frame_stack, device, video
+            )
+            print(f"global_frame={global_frame}, eval_return={eval_return:.1f}")
+            writer.add_scalar("eval/episodic_return", eval_return, global_frame)
+            writer.add_scalar("eval/episodic_length", eval_length, global_frame)
+            if rb.count > args.nstep + 1:
+                obs_batch = torch.as_tensor(rb.sample(args.batch_size)[0], device=device)
+                for tag, value in collapse_metrics(agent, obs_batch).items():
+                    writer.add_scalar(tag, value, global_frame)
+            if video:
+                from moviepy import ImageSequenceClip
+
+                os.makedirs(f"videos/{run_name}", exist_ok=True)
+                clip = ImageSequenceClip(video, fps=20)
+                clip.write_videofile(f"videos/{run_name}/eval_{global_frame}.mp4", logger=None)
+            eval_time += time.time() - eval_start
+
+        # ALGO LOGIC: put action logic here
+        if trial_step < args.num_expl_steps:
+            action = np.random.uniform(-1.0, 1.0, env.action_dim).astype(np.float32)
+        else:
+            with torch.no_grad():
+                obs = torch.as_tensor(np.concatenate(frames), device=device)[None]
+                mu = agent.actor(agent.encoder(obs.float()))
+                action = sample_action(mu, stddev)[0].cpu().numpy()
+
+        # ALGO LOGIC: training.
+        reset_now = False
+        if trial_step >= seed_steps and global_step % args.update_every_steps == 0:
+            batch = tuple(torch.as_tensor(x, device=device) for x in rb.sample(args.batch_size))
+            logs, mlp1_grad_norm = update(agent, optimizers, aug, batch, stddev, args)
+            if args.reset_rule:
+                escaped = rule.escaped
+                reset_now = rule.update(mlp1_grad_norm, global_frame)
+                if rule.escaped and not escaped:
+                    print(f"global_frame={global_frame}, escaped action collapse")
+                    writer.add_scalar("reset/escape_frame", rule.escape_frame, global_frame)
+
+        # TRY NOT TO MODIFY: execute the game and log data.
+        frame, reward, discount, done = env.step(action)
+        rb.add(frame, action, reward, discount)
+        frames.append(frame)
+        episode_return, episode_steps = episode_return + reward, episode_steps + 1
+        if done:
+            print(f"global_frame={global_frame + args.action_repeat}, episodic_return={episode_return:.1f}")
+            writer.add_scalar("charts/episodic_return", episode_return, global_frame + args.action_repeat)
+            writer.add_scalar(
+                "charts/episodic_length", episode_steps * args.action_repeat, global_frame + args.action_repeat
+            )
+            sps = round((global_frame + args.action_repeat) / (time.time() - start_time - eval_time), 1)
+            print("SPS (frames per second, evaluation excluded):", sps)
+            writer.add_scalar("charts/SPS", sps, global_frame + args.action_repeat)
+
+        if reset_now:  # training restarts from scratch: weights, optimizers, buffer, schedule, episode
+            reason = f"no {args.reset_consecutive} consecutive mlp1 gradient norms > {args.reset_threshold}"
+            print(f"global_frame={global_frame}, reset {rule.resets}: {reason} in {args.reset_window} frames")
+            writer.add_scalar("reset/count", rule.resets, global_frame)
+            writer.add_scalar("reset/frame", global_frame, global_frame)
+            writer.add_text("reset/reason", f"frame {global_frame}: {reason}", global_frame)
+            optimizers = reset_training(agent, optimizers, rb, args.lr, args.reset_keep_buffer)
+            trial_start, logs = global_step + 1, None
+        if done or reset_now:
+            frame = env.reset()
+            rb.add(frame, first=True)
+            frames = deque([frame] * args.frame_stack, maxlen=args.frame_stack)
+            episode_return, episode_steps = 0.0, 0
+
+        if logs is not None and global_step - last_log_step >= 100:  # the first update every 100 steps
+            last_log_step = global_step
+            writer.add_scalar("losses/critic_loss", logs["critic_loss"].item(), global_frame)
+            writer.add_scalar("losses/actor_loss", logs["actor_loss"].item(), global_frame)
+            writer.add_scalar("losses/qf_values", logs["qf_values"].item(), global_frame)
+            writer.add_scalar("charts/stddev", stddev, global_frame)
+            writer.add_scalar("reset/mlp1_grad_norm", mlp1_grad_norm, global_frame)
+
+    writer.add_scalar("reset/count", rule.resets, args.num_train_frames)
+    if args.save_model:
+        model_path = f"runs/{run_name}/{args.exp_name}.cleanrl_model"
+        torch.save(agent.state_dict(), model_path)
+        print(f"model saved to {model_path}")
+
+    writer.close()

@@ -1,0 +1,348 @@
+"""drqv2_reset_rule.py: the reset rule on synthetic gradient-norm streams, the replay buffer's frame stacks and
+n-step returns against hand-computed values, the augmentation, a reset's re-initialisation, the rule firing on
+an actor with a dead mlp1 (and not on a healthy one), an end-to-end run with its tags and --save-model, and
+bad input."""
+
+import types
+
+import numpy as np
+import pytest
+import torch
+from conftest import read_scalars, run_script
+
+import drqv2_reset_rule as drq
+from drqv2_reset_rule import ReplayBuffer, ResetRule
+
+# --- the rule on synthetic streams (one gradient norm per actor update, every 4 frames) ----------
+
+
+def feed(rule, norms, frame0=4, every=4):
+    """Feed norms at frames frame0, frame0 + every, ...; -> the frames at which the rule asked for a reset."""
+    return [frame0 + i * every for i, g in enumerate(norms) if rule.update(g, frame0 + i * every)]
+
+
+def test_rule_resets_at_each_window_end_without_an_escape():
+    rule = ResetRule(window=100, threshold=1e-3, consecutive=5)
+    assert feed(rule, [0.0] * 100) == [100, 200, 300, 400]
+    assert rule.resets == 4 and not rule.escaped
+
+
+def test_rule_does_not_reset_after_five_consecutive_norms_above_threshold():
+    rule = ResetRule(window=100, threshold=1e-3, consecutive=5)
+    stream = [0.0] * 5 + [2e-3] * 5 + [0.0] * 200  # the 5th value above comes at frame 40
+    assert feed(rule, stream) == []
+    assert rule.escaped and rule.escape_frame == 40 and rule.resets == 0
+
+
+def test_rule_never_resets_after_an_escape_even_in_a_later_window():
+    rule = ResetRule(window=100, threshold=1e-3, consecutive=5)
+    stream = [0.0] * 30 + [1.0] * 30 + [0.0] * 300  # no escape in window 1, escape in window 2
+    assert feed(rule, stream) == [100]
+    assert rule.escape_frame == 140 and rule.resets == 1
+
+
+@pytest.mark.parametrize("pattern", [[1.0] * 4 + [0.0], [1.0] * 4 + [1e-3]])  # 1e-3 itself does not exceed
+def test_rule_four_consecutive_are_not_enough(pattern):
+    rule = ResetRule(window=100, threshold=1e-3, consecutive=5)
+    assert feed(rule, pattern * 30) == [100, 200, 300, 400, 500, 600]
+    assert not rule.escaped
+
+
+def test_rule_escape_on_the_windows_last_update_wins_and_runs_restart_at_a_reset():
+    rule = ResetRule(window=20, threshold=1e-3, consecutive=5)
+    assert feed(rule, [1.0] * 5) == [] and rule.escape_frame == 20  # frames 4..20: the 5th is at the window end
+    rule = ResetRule(window=20, threshold=1e-3, consecutive=5)
+    assert feed(rule, [0.0, 0.0, 1.0, 1.0, 1.0, 1.0, 1.0]) == [20]  # 3 above before the reset, 2 after: no escape
+    assert not rule.escaped
+
+
+# --- replay buffer ---------------------------------------------------------------------------------
+
+
+def fill(rb, episodes):
+    """Episodes of (length) steps; the frame with index i of episode e has value 10 * e + i, reward i + 1
+    on arrival (so rewards of episode e are 1..length), action [e, i]."""
+    for e, length in enumerate(episodes):
+        rb.add(np.full((3, 2, 2), 10 * e, np.uint8), first=True)
+        for i in range(1, length + 1):
+            rb.add(np.full((3, 2, 2), 10 * e + i, np.uint8), np.array([e, i], np.float32), float(i), 1.0)
+
+
+def stack_values(stack):
+    return stack[:, ::3, 0, 0].tolist()  # the value of each frame in each (3 frames x 3 channels) stack
+
+
+def test_replay_frame_stacks_repeat_the_first_frame_at_episode_starts():
+    rb = ReplayBuffer(64, (3, 2, 2), 2, frame_stack=3, nstep=1, discount=0.5)
+    fill(rb, [4, 5])  # slots 0-4: episode 0 (frames 0..4), slots 5-10: episode 1 (frames 10..15)
+    obs, action, reward, discount, next_obs = rb.sample(0, t=[0, 1, 2, 3, 5, 6, 9])
+    assert stack_values(obs) == [[0, 0, 0], [0, 0, 1], [0, 1, 2], [1, 2, 3], [10, 10, 10], [10, 10, 11], [12, 13, 14]]
+    assert stack_values(next_obs) == [
+        [0, 0, 1],
+        [0, 1, 2],
+        [1, 2, 3],
+        [2, 3, 4],
+        [10, 10, 11],
+        [10, 11, 12],
+        [13, 14, 15],
+    ]
+    assert action.tolist() == [[0, 1], [0, 2], [0, 3], [0, 4], [1, 1], [1, 2], [1, 5]]
+    np.testing.assert_allclose(reward[:, 0], [1, 2, 3, 4, 1, 2, 5])
+    np.testing.assert_allclose(discount[:, 0], 0.5)
+    assert rb.valid([0, 3, 4, 5, 9, 10]).tolist() == [True, True, False, True, True, False]  # 4, 10: last frames
+
+
+def test_replay_nstep_returns_stop_at_episode_ends():
+    rb = ReplayBuffer(64, (3, 2, 2), 2, frame_stack=3, nstep=3, discount=0.5)
+    fill(rb, [4, 5])
+    # episode 0 has rewards 1, 2, 3, 4 after frames 0..3: starts 0 and 1 only (2, 3 would cross the end)
+    assert rb.valid(np.arange(11)).tolist() == [True, True, False, False, False, True, True, True] + [False] * 3
+    obs, action, reward, discount, next_obs = rb.sample(0, t=[0, 1, 5, 7])
+    np.testing.assert_allclose(reward[:, 0], [1 + 0.5 * 2 + 0.25 * 3, 2 + 0.5 * 3 + 0.25 * 4, 2.75, 3 + 2 + 1.25])
+    np.testing.assert_allclose(discount[:, 0], 0.125)
+    assert stack_values(next_obs) == [[1, 2, 3], [2, 3, 4], [11, 12, 13], [13, 14, 15]]
+    assert action.tolist() == [[0, 1], [0, 2], [1, 1], [1, 3]]
+    # random samples: every obs / next_obs pair lies in one episode, n steps apart
+    np.random.seed(0)
+    obs, _, reward, _, next_obs = rb.sample(500)
+    assert np.all(next_obs[:, -3] - obs[:, -3] == 3) and np.all(next_obs[:, -3] // 10 == obs[:, -3] // 10)
+
+
+def test_replay_env_discount_and_ring_overwrite():
+    rb = ReplayBuffer(64, (3, 2, 2), 1, frame_stack=3, nstep=2, discount=0.9)
+    rb.add(np.zeros((3, 2, 2), np.uint8), first=True)
+    rb.add(np.ones((3, 2, 2), np.uint8), np.zeros(1), 1.0, 0.0)  # a terminal step: env discount 0
+    rb.add(np.ones((3, 2, 2), np.uint8), np.zeros(1), 5.0, 1.0)
+    _, _, reward, discount, _ = rb.sample(0, t=[0])
+    assert reward[0, 0] == 1.0 and discount[0, 0] == 0.0  # nothing after the terminal step counts
+
+    rb = ReplayBuffer(8, (3, 2, 2), 2, frame_stack=3, nstep=1, discount=0.5)
+    fill(rb, [9, 9])  # 20 frames through 8 slots: only global indices 12..19 are stored
+    assert len(rb) == 8 and not rb.valid([11]).any()
+    assert rb.valid([12, 13, 14]).tolist() == [False, False, True]  # 13 needs frames 11 and 12
+    np.random.seed(1)
+    obs, *_ = rb.sample(200)
+    assert np.all(np.diff(obs[:, ::3, 0, 0].astype(int), axis=1) <= 1) and obs.min() >= 12
+
+
+# --- networks, augmentation, a reset ---------------------------------------------------------------
+
+
+def test_random_shift_is_an_exact_integer_crop_of_the_padded_image():
+    torch.manual_seed(0)
+    x = torch.rand(6, 3, 84, 84)
+    out = drq.RandomShiftsAug(pad=4)(x)
+    padded = torch.nn.functional.pad(x, (4,) * 4, mode="replicate")
+    for i in range(6):
+        crops = [padded[i, :, dy : dy + 84, dx : dx + 84] for dy in range(9) for dx in range(9)]
+        assert any(torch.allclose(out[i], crop, atol=1e-5) for crop in crops)
+
+
+def test_sample_action_is_clipped_with_a_straight_through_gradient():
+    mu = torch.tensor([[0.99, -0.2, 0.0]], requires_grad=True)
+    a = drq.sample_action(mu, 10.0, clip=0.3)
+    assert (a.abs() < 1).all() and ((a - mu).abs() <= 0.3 + 1e-6).all()
+    a.sum().backward()
+    assert torch.equal(mu.grad, torch.ones_like(mu))
+
+
+ARGS = types.SimpleNamespace(stddev_clip=0.3, critic_target_tau=0.01)
+
+
+def random_batch(n=4, action_dim=1):
+    frames = torch.randint(0, 256, (n, 9, 84, 84), dtype=torch.uint8)
+    return frames, torch.rand(n, action_dim) * 2 - 1, torch.rand(n, 1), torch.full((n, 1), 0.99), frames.flip(0)
+
+
+@pytest.fixture
+def one_thread():
+    """In-process updates on 2 shared cores run several times faster on one thread."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def small_agent(seed=0):
+    torch.manual_seed(seed)
+    agent = drq.Agent((9, 84, 84), 1, feature_dim=8, hidden_dim=32)
+    return agent, drq.make_optimizers(agent, 1e-3)
+
+
+def test_a_reset_reinitialises_weights_optimizers_targets_and_buffer(one_thread):
+    agent, optimizers = small_agent()
+    aug = drq.RandomShiftsAug()
+    for _ in range(2):
+        drq.update(agent, optimizers, aug, random_batch(), 0.5, ARGS)
+    trained = {k: v.clone() for k, v in agent.state_dict().items()}
+    assert all(len(opt.state) > 0 for opt in optimizers.values())
+    rb = ReplayBuffer(16, (3, 2, 2), 1)
+    rb.add(np.zeros((3, 2, 2), np.uint8), first=True)
+
+    new = drq.reset_training(agent, optimizers, rb, lr=1e-3)
+    assert all(len(opt.state) == 0 for opt in new.values())  # no Adam moments
+    assert {id(p) for opt in new.values() for g in opt.param_groups for p in g["params"]} == {
+        id(p) for name, p in agent.named_parameters() if not name.startswith("critic_target.")
+    }
+    state = agent.state_dict()
+    for name, value in state.items():
+        if name.endswith(("convnet.0.weight", "trunk.0.weight", "policy.2.weight", "Q1.0.weight")):
+            assert not torch.allclose(value, trained[name]), name
+        if name.endswith("bias"):
+            assert torch.count_nonzero(value) == 0, name
+        if name.endswith("trunk.1.weight"):  # LayerNorm
+            assert torch.equal(value, torch.ones_like(value))
+    w = agent.actor.trunk[0].weight  # orthogonal rows again
+    torch.testing.assert_close(w @ w.T, torch.eye(w.shape[0]), atol=1e-4, rtol=0)
+    for name, p in agent.critic.state_dict().items():
+        assert torch.equal(p, agent.critic_target.state_dict()[name])
+    assert rb.count == 0 and all(p.grad is None for p in agent.parameters())
+    rb.add(np.zeros((3, 2, 2), np.uint8), first=True)
+    drq.reset_training(agent, new, rb, lr=1e-3, keep_buffer=True)  # --reset-keep-buffer
+    assert rb.count == 1
+
+
+def test_the_rule_resets_an_actor_with_a_dead_mlp1_and_then_sees_the_fresh_one_escape(one_thread):
+    agent, optimizers = small_agent()
+    with torch.no_grad():  # kill mlp1: every ReLU input is -1, so mlp1 = 0 and no gradient reaches it
+        agent.actor.policy[0].weight.zero_()
+        agent.actor.policy[0].bias.fill_(-1.0)
+    aug, rb = drq.RandomShiftsAug(), ReplayBuffer(16, (3, 2, 2), 1)
+    rule = ResetRule(window=24, threshold=1e-3, consecutive=5)
+    norms, resets = [], []
+    for frame in range(4, 76, 4):
+        _, norm = drq.update(agent, optimizers, aug, random_batch(), 0.5, ARGS)
+        norms.append(norm)
+        if rule.update(norm, frame):
+            resets.append(frame)
+            metrics = drq.collapse_metrics(agent, random_batch(8)[0])  # before the reset: collapsed
+            optimizers = drq.reset_training(agent, optimizers, rb, lr=1e-3)
+    assert norms[:6] == [0.0] * 6 and resets == [24]
+    assert metrics["collapse/mlp1_zero_fraction"] == 1.0 and metrics["collapse/action_std"] == 0.0
+    assert metrics["collapse/mlp1_numerical_rank"] == 0.0 and metrics["collapse/mlp1_grad_norm"] == 0.0
+    assert all(n > 1e-3 for n in norms[6:11]) and rule.escape_frame == 44  # 5 healthy updates after the reset
+    healthy = drq.collapse_metrics(agent, random_batch(8)[0])
+    assert healthy["collapse/action_std"] > 0 and healthy["collapse/mlp1_zero_fraction"] < 1.0
+    assert all(np.isfinite(v) for v in healthy.values())
+
+
+# --- end to end ------------------------------------------------------------------------------------
+
+TINY = [
+    "--env-id", "cartpole_swingup", "--fast-render", "--max-episode-frames", 100, "--num-train-frames", 400,
+    "--num-seed-frames", 40, "--num-expl-steps", 10, "--eval-every-frames", 200, "--num-eval-episodes", 1,
+    "--replay-buffer-size", 300, "--batch-size", 4, "--feature-dim", 8, "--hidden-dim", 32,
+]  # fmt: skip
+TAGS = {
+    "charts/episodic_return",
+    "charts/episodic_length",
+    "charts/SPS",
+    "charts/stddev",
+    "losses/critic_loss",
+    "losses/actor_loss",
+    "losses/qf_values",
+    "eval/episodic_return",
+    "eval/episodic_length",
+    "reset/count",
+    "reset/mlp1_grad_norm",
+    "collapse/action_std",
+} | {
+    f"collapse/{layer}_{metric}"
+    for layer in ("mlp0", "mlp1", "mlp2")
+    for metric in ("numerical_rank", "nonzero_correlation", "zero_fraction", "grad_norm")
+}
+
+
+def test_end_to_end_run_with_forced_resets_logs_tags_and_saves_model(tmp_path):
+    # a threshold no norm reaches: never an escape, so a reset at the end of every 160-frame window
+    result = run_script("drqv2_reset_rule.py", *TINY, "--reset-window", 160, "--reset-threshold", 1e9, "--save-model",
+                        cwd=tmp_path)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    (run_dir,) = (tmp_path / "runs").iterdir()
+    scalars = read_scalars(run_dir)
+    missing = (TAGS | {"reset/frame"}) - set(scalars)
+    assert not missing, missing
+    assert "reset/escape_frame" not in scalars
+    # windows start at 0 and at each reset: resets at 160 and 320, then the final count
+    assert scalars["reset/frame"] == [160, 320] and scalars["reset/count"] == [1, 2, 2]
+    assert (
+        len(scalars["charts/episodic_return"]) == 2
+    )  # resets cut episodes 3 and 5 and len(scalars["eval/episodic_return"]) == 2
+    assert all(np.isfinite(v) for tag in TAGS for v in scalars[tag])
+    state = torch.load(run_dir / "drqv2_reset_rule.cleanrl_model")
+    assert state["actor.policy.0.weight"].shape == (32, 8) and state["encoder.convnet.0.weight"].shape == (32, 9, 3, 3)
+    assert "global_frame=160, reset 1" in result.stdout
+
+
+def test_end_to_end_healthy_agent_escapes_and_is_never_reset(tmp_path):
+    result = run_script("drqv2_reset_rule.py", *TINY, "--reset-window", 160, "--capture-video", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert not result.stderr.strip(), result.stderr  # no warnings
+    assert len(list((tmp_path / "videos").glob("*/eval_*.mp4"))) == 2  # the first episode of each evaluation
+    (run_dir,) = (tmp_path / "runs").iterdir()
+    scalars = read_scalars(run_dir)
+    # updates every 4 frames from frame 40: five healthy gradient norms in a row by frame 56
+    assert scalars["reset/escape_frame"] == [56] and scalars["reset/count"] == [0]
+    assert "reset/frame" not in scalars and len(scalars["charts/episodic_return"]) == 4
+
+
+# --- bad input ---------------------------------------------------------------------------------------
+
+
+def args_with(**changes):
+    return drq.Args(**changes)
+
+
+@pytest.mark.parametrize(
+    "changes,message",
+    [
+        (dict(env_id="nosuchdomain_walk"), "unknown --env-id"),
+        (dict(env_id="walker_fly"), "unknown --env-id"),
+        (dict(env_id="CartPole-v1"), "unknown --env-id"),
+        (dict(env_id="ALE/Pong-v5"), "unknown --env-id"),
+        (dict(batch_size=512, replay_buffer_size=100), "exceeds the replay capacity"),
+        (dict(num_seed_frames=5000, num_train_frames=4000), "exceeds --num-train-frames"),
+        (dict(num_seed_frames=2, nstep=3), "fewer agent steps than --nstep"),
+        (dict(stddev_schedule="cosine(1,0)"), "--stddev-schedule"),
+        (dict(stddev_schedule="0.2"), "give --reset-window"),
+        (dict(batch_size=0), "--batch-size must be at least 1"),
+        (dict(image_size=64), "needs 84"),
+    ],
+)
+def test_check_args_rejects_bad_input(changes, message):
+    with pytest.raises(SystemExit, match="^error: .*" + message.replace("-", r"\-")):
+        drq.check_args(args_with(**changes))
+
+
+def test_check_args_resolves_tasks_and_drqv2_per_task_defaults():
+    args = args_with(env_id="ball_in_cup_catch")
+    drq.check_args(args)
+    assert (args.domain, args.task, args.batch_size, args.nstep, args.reset_window) == (
+        "ball_in_cup",
+        "catch",
+        256,
+        3,
+        200_000,
+    )
+    args = args_with(env_id="cup_catch")
+    drq.check_args(args)
+    assert args.domain == "ball_in_cup"
+    args = args_with()  # walker_walk
+    drq.check_args(args)
+    assert (args.batch_size, args.nstep) == (512, 1)
+    args = args_with(stddev_schedule="linear(1.0,0.1,500000)", action_repeat=2)
+    drq.check_args(args)
+    assert args.reset_window == 1_000_000
+
+
+@pytest.mark.parametrize(
+    "args,message",
+    [(["--env-id", "CartPole-v1"], "unknown --env-id"), (["--batch-size", 64, "--replay-buffer-size", 32], "exceeds")],
+)
+def test_bad_input_stops_with_one_clear_line(tmp_path, args, message):
+    result = run_script("drqv2_reset_rule.py", *args, cwd=tmp_path)
+    assert result.returncode != 0
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and message in lines[0], result.stderr
+    assert "Traceback" not in result.stderr
+    assert not (tmp_path / "runs").exists()
