@@ -6,7 +6,7 @@ Finds every TensorBoard run below the given folders. Runs are grouped into varia
 folder's name without its seed (scripts/sweep.py), or else by env id and exp_name from CleanRL's run
 name {env_id}__{exp_name}__{seed}__{time}. Writes, per environment:
   returns_<env>.png   episodic return against steps: mean over seeds, shaded min-max band;
-  metrics_<env>.png   each collapse/ and repr/ tag over time, the same way;
+  metrics_<env>.png   each collapse/, repr/, pfo/, capacity/ and reset/ tag over time, the same way;
 and table.md: per variant, mean +- std over seeds (population std) of the average episodic return
 over the last 10% of training, and the mean of the runs' final steps per second; a run that stopped
 short of its variant's longest run is left out of the table as unfinished.
@@ -26,7 +26,7 @@ import numpy as np  # noqa: E402
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator  # noqa: E402
 
 RUN_NAME = re.compile(r"(?P<env>.+?)__(?P<exp>.+?)__(?P<seed>\d+)__\d+")
-METRIC_PREFIXES = ("collapse/", "repr/")
+METRIC_PREFIXES = ("collapse/", "repr/", "pfo/", "capacity/", "reset/")
 
 
 def read_run(run_dir):
@@ -116,7 +116,7 @@ def metrics_figure(env, variants, path):
         ax.axis("off")
     handles, labels = axes.flat[0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="lower center", ncol=max(1, len(labels)), fontsize=10)
-    fig.suptitle(f"{env}: collapse and representation metrics (mean, min-max over seeds)")
+    fig.suptitle(f"{env}: per-iteration metrics (mean, min-max over seeds)")
     fig.tight_layout(rect=(0, 0.04, 1, 1))
     fig.savefig(path, dpi=100)
     plt.close(fig)
