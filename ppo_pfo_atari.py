@@ -15,7 +15,8 @@
 #   SAME_STEP autoreset, so upstream's GAE is unchanged; the reward's sign is taken here, so
 #   `charts/episodic_return` is the raw score of a full game and `episodic_length` counts agent steps;
 # - observations stored as uint8 on the device; `--epochs` as an alias of `--update-epochs`; `--save-model`;
-#   `--capture-video` records one game of the current policy every `--video-interval` iterations;
+#   `--capture-video` records one game of the current policy every `--video-interval` iterations; Categorical
+#   without per-step argument checks;
 # - once per iteration on the rollout, for the actor and the critic: the ranks of Appendix E, dead units and
 #   the norms of the features and of the penultimate pre-activations (`repr/`), the PFO loss and the excess
 #   probability ratio (`pfo/`); the capacity loss every `--capacity-every` iterations (`capacity/`);
@@ -367,6 +368,8 @@ if __name__ == "__main__":
     np.random.seed(args.seed)
     torch.manual_seed(args.seed)
     torch.backends.cudnn.deterministic = args.torch_deterministic
+    # Categorical's argument checks cost ~15% of a CartPole step; sampling still rejects NaN probabilities
+    torch.distributions.Distribution.set_default_validate_args(False)
 
     device = torch.device("cuda" if torch.cuda.is_available() and args.cuda else "cpu")
 

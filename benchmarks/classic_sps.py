@@ -4,8 +4,10 @@
 
 CleanRL's ppo.py is not part of this project: fetch it and give its path (it targets gymnasium 0.29, so
 run it with an interpreter that has gymnasium 0.29). Runs alternate (ours, parent, ours, parent, ...)
-so that a change in the machine's load hits both; it reports each run's SPS (global steps over wall time,
-as the scripts print it), the medians, their ratio, and the environment alone with random actions.
+so that a change in the machine's load hits both, each with one torch thread (on a loaded 2-core machine two
+OpenMP threads spin against other processes and both scripts slow down 10-30x); it reports each run's SPS
+(global steps over wall time, as the scripts print it), the medians, their ratio, and the environment alone
+with random actions.
 """
 
 import argparse
@@ -33,7 +35,7 @@ def script_sps(python, script, steps, *extra):
             capture_output=True,
             text=True,
             check=True,
-            env={**os.environ, "PYTHONPATH": str(ROOT)},
+            env={**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"},
         ).stdout
     return int(re.findall(r"^SPS: (\d+)", out, re.M)[-1])
 
