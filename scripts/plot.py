@@ -7,9 +7,9 @@ folder's name without its seed (scripts/sweep.py), or else by env id and exp_nam
 name {env_id}__{exp_name}__{seed}__{time}. Writes, per environment:
   returns_<env>.png   episodic return against steps: mean over seeds, shaded min-max band;
   metrics_<env>.png   each collapse/, repr/, pfo/, capacity/ and reset/ tag over time, the same way;
-and table.md: per variant, mean +- std over seeds (population std) of the average episodic return
-over the last 10% of training, and the mean of the runs' final steps per second; a run that stopped
-short of its variant's longest run is left out of the table as unfinished.
+and table.md: per variant, mean +- std over seeds (population std) of the average episodic return over
+the last 10% of training and over the first 10%, and the mean of the runs' final steps per second; a run
+that stopped short of its variant's longest run is left out of the table as unfinished.
 """
 
 import argparse
@@ -50,13 +50,14 @@ def variant_of(run_dir):
     return env, exp, seed
 
 
-def collect(folders):
-    """{env: {variant: [run scalars]}} for every run below `folders`."""
+def collect(folders, pattern=""):
+    """{env: {variant: [run scalars]}} for every run below `folders` whose variant matches the regex `pattern`."""
     runs = defaultdict(lambda: defaultdict(list))
     run_dirs = sorted({event.parent for folder in folders for event in Path(folder).rglob("events.out.tfevents.*")})
     for run_dir in run_dirs:
         env, variant, _ = variant_of(run_dir)
-        runs[env][variant].append(read_run(run_dir))
+        if re.search(pattern, variant):
+            runs[env][variant].append(read_run(run_dir))
     return runs
 
 
@@ -123,28 +124,34 @@ def metrics_figure(env, variants, path):
     return True
 
 
-def final_return(run, last_fraction):
-    """Average episodic return over the last `last_fraction` of the run's steps; None without episodes there."""
+def window_return(run, start, stop):
+    """Average episodic return between fractions `start` and `stop` of the run's steps; None without episodes."""
     steps, values = run.get("charts/episodic_return", (np.array([]), np.array([])))
     end = run["charts/SPS"][0].max() if "charts/SPS" in run else steps.max(initial=0)
-    tail = values[steps >= (1 - last_fraction) * end]
-    return float(tail.mean()) if len(tail) else None
+    window = values[(steps >= start * end) & (steps <= stop * end)]
+    return float(window.mean()) if len(window) else None
+
+
+def mean_std(values):
+    return f"{np.mean(values):.2f} ± {np.std(values):.2f}" if values else "n/a"
 
 
 def table(runs_by_env, last_fraction=0.1):
     lines = [
-        f"| env | variant | runs | return, last {last_fraction:.0%} of training (mean ± std) | steps | SPS |",
-        "|---|---|---|---|---|---|",
+        f"| env | variant | runs | return, last {last_fraction:.0%} of training | return, first {last_fraction:.0%} "
+        "| steps | SPS |",
+        "|---|---|---|---|---|---|---|",
     ]
     for env, variants in sorted(runs_by_env.items()):
         for variant, runs in sorted(variants.items()):
             runs = [run for run in runs if "charts/SPS" in run]
             steps = max((run["charts/SPS"][0][-1] for run in runs), default=0)
             runs = [run for run in runs if run["charts/SPS"][0][-1] == steps]  # unfinished runs left out
-            returns = [r for r in (final_return(run, last_fraction) for run in runs) if r is not None]
+            final = [r for r in (window_return(run, 1 - last_fraction, 1) for run in runs) if r is not None]
+            early = [r for r in (window_return(run, 0, last_fraction) for run in runs) if r is not None]
             sps = [run["charts/SPS"][1][-1] for run in runs]
-            score = f"{np.mean(returns):.2f} ± {np.std(returns):.2f}" if returns else "n/a"
-            lines.append(f"| {env} | {variant} | {len(returns)} | {score} | {steps} | {np.mean(sps):.0f} |")
+            scores = f"{mean_std(final)} | {mean_std(early)}"
+            lines.append(f"| {env} | {variant} | {len(final)} | {scores} | {steps} | {np.mean(sps):.0f} |")
     return "\n".join(lines) + "\n"
 
 
@@ -153,8 +160,9 @@ def main():
     parser.add_argument("folders", nargs="+", type=Path)
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--last-fraction", type=float, default=0.1)
+    parser.add_argument("--variants", default="", help="regex: keep the variants it matches")
     args = parser.parse_args()
-    runs = collect(args.folders)
+    runs = collect(args.folders, args.variants)
     if not runs:
         raise SystemExit(f"error: no TensorBoard runs below {', '.join(map(str, args.folders))}")
     args.out.mkdir(parents=True, exist_ok=True)

@@ -80,3 +80,4 @@ def test_sweep_and_plot_on_a_tiny_real_run(tmp_path):
         assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 10_000
     table = (out / "table.md").read_text()
     assert "| CartPole-v1 | variant=etf | 1 |" in table and "| CartPole-v1 | variant=no-etf | 1 |" in table
+    assert len(plot.collect([tmp_path / "sw"], "no-etf")["CartPole-v1"]) == 1
