@@ -29,11 +29,11 @@ def rank_metrics(features: torch.Tensor, delta: float = 0.01) -> dict:
       feature_rank    #{sigma_i / sqrt(N) > delta}                              (Lyle et al. 2022)
       pytorch_rank    #{sigma_i > sigma_1 * max(N, D) * eps}                    (torch.linalg.matrix_rank)
       numerical_rank  (sum sigma)^2 / sum sigma^2                               ([003] Sec. 5.1)
-    An all-zero matrix has rank 0 by every measure.
+    An all-zero matrix has rank 0 by every measure; non-finite entries count as zeros.
     """
     phi = features.detach().flatten(1).float()
     n, d = phi.shape
-    sigma = torch.linalg.svdvals(phi)
+    sigma = torch.linalg.svdvals(torch.nan_to_num(phi, nan=0.0, posinf=0.0, neginf=0.0))
     total, total_sq = sigma.sum(), (sigma**2).sum()
     if total.item() <= 0.0:
         return dict.fromkeys(
@@ -125,7 +125,7 @@ def action_collapse_metrics(features: torch.Tensor, labels: torch.Tensor, weight
     w = weight.detach().float()
     classes = torch.unique(labels)
     k = classes.numel()
-    if k < 2:
+    if k < 2 or not torch.isfinite(h).all():
         return {}
     onehot = (labels[:, None] == classes[None, :]).float()  # N x K'
     counts = onehot.sum(0)
@@ -134,8 +134,11 @@ def action_collapse_metrics(features: torch.Tensor, labels: torch.Tensor, weight
     centred = (means - global_mean).T  # D x K'
     within = h - means[torch.searchsorted(classes, labels)]
     sigma_w = within.T @ within / h.shape[0]
-    sigma_b = centred @ centred.T / k
-    nc1 = torch.trace(sigma_w @ torch.linalg.pinv(sigma_b, hermitian=True)) / k
+    # Sigma_B = M M^T / K' has rank < K' <= D: its pseudo-inverse K' M^+T M^+ comes from the SVD of the small
+    # D x K' matrix M (a hermitian eigh of the D x D Sigma_B fails to converge on real features), so
+    # tr(Sigma_W Sigma_B^+) / K' = tr(M^+ Sigma_W M^+T).
+    m_pinv = torch.linalg.pinv(centred)  # K' x D
+    nc1 = torch.trace(m_pinv @ sigma_w @ m_pinv.T)
 
     mean_norms = centred.norm(dim=0)
     w_k = w[:, classes]

@@ -162,3 +162,22 @@ def test_grad_norm():
     layer.weight.grad = torch.full((2, 3), 1.0)
     layer.bias.grad = torch.tensor([3.0, 3.0])
     assert grad_norm(layer) == pytest.approx(math.sqrt(6 + 18))
+
+
+def test_nc1_matches_its_definition_and_survives_wide_degenerate_features():
+    torch.manual_seed(3)
+    labels = torch.randint(0, 3, (60,))
+    features = torch.randn(60, 5) + 2 * torch.nn.functional.one_hot(labels, 5).float()
+    nc = action_collapse_metrics(features, labels, torch.randn(5, 3))
+    h = features.double()
+    means = torch.stack([h[labels == c].mean(0) for c in range(3)])
+    centred = means - h.mean(0)
+    within = h - means[labels]
+    sigma_w, sigma_b = within.T @ within / 60, centred.T @ centred / 3
+    assert nc["nc1"] == pytest.approx((torch.trace(sigma_w @ torch.linalg.pinv(sigma_b)) / 3).item(), rel=1e-4)
+    # 512 ReLU-like units, most dead, four classes: Sigma_B is 512 x 512 of rank 3
+    wide = torch.relu(torch.randn(256, 512) - 2.0)
+    wide_nc = action_collapse_metrics(wide, torch.arange(256) % 4, torch.randn(512, 4))
+    assert set(wide_nc) >= {"nc1", "self_duality"} and all(math.isfinite(v) for v in wide_nc.values())
+    assert action_collapse_metrics(torch.full((8, 4), float("nan")), torch.arange(8) % 2, torch.randn(4, 2)) == {}
+    assert all(math.isfinite(v) for v in rank_metrics(torch.full((8, 4), float("inf"))).values())
