@@ -1,0 +1,504 @@
+# ACPG (Action Collapse Policy Gradient, Zhou et al., arXiv 2509.02737) on PPO for Atari.
+# The actor's last layer is a fixed simplex equiangular tight frame (ETF) on the Nature CNN's features: a
+# buffer, never trained, so only the backbone learns to place each state's features on its action's vertex.
+# `--no-etf` restores upstream's learned linear head, so the baseline runs from this same file.
+#
+# Fork of CleanRL's cleanrl/ppo_atari.py (MIT, https://github.com/vwxyzjn/cleanrl). What differs from it:
+# - the ETF action head (`simplex_etf`, `--etf/--no-etf`, `--etf-scale`, `--feature-dim`);
+# - environments: ale-py's native vector env (C++ threads) for ALE/<Game>-v5 ids (default ALE/Breakout-v5,
+#   with v5's sticky actions 0.25) instead of a SyncVectorEnv of Python wrappers on v4 NoFrameskip ids (no
+#   sticky actions); same preprocessing: up to 30 noops, frame skip 4 with max-pooling, a termination at
+#   each life loss while the game goes on, fire at a new game (upstream's FireResetEnv, above its
+#   EpisodicLifeEnv, also fires after each life loss; here the agent must fire then), 84x84 grayscale, 4
+#   stacked frames; SAME_STEP autoreset, so upstream's GAE is unchanged; rewards clipped here, not in the env;
+# - `charts/episodic_return` is the raw score of a full game (all lives), as upstream's; `episodic_length`
+#   counts agent steps (upstream's counts emulator frames: about 4x, plus the noops);
+# - observations stored as uint8 on the device (upstream: float32, 4x the memory);
+# - `--epochs` as an alias of `--update-epochs`; `--save-model`; `--capture-video` records one game of the
+#   current policy every `--video-interval` iterations; Categorical without per-step argument checks;
+# - once per iteration on the rollout: policy entropy, action-collapse metrics of the features grouped by
+#   greedy action (`collapse/`), feature ranks, dead units, zero fraction and norm (`repr/`);
+# - bad input (an unknown, v4 or non-Atari id, continuous actions, d < K, a budget below one batch) stops
+#   with one line.
+import os
+import random
+import re
+import time
+from dataclasses import dataclass
+from typing import Annotated
+
+import ale_py
+import gymnasium as gym
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.optim as optim
+import tyro
+from torch.distributions.categorical import Categorical
+from torch.utils.tensorboard import SummaryWriter
+
+from metrics_common import action_collapse_metrics, dead_units, mean_norm, rank_metrics, zero_fraction
+
+gym.register_envs(ale_py)
+
+
+@dataclass
+class Args:
+    exp_name: str = os.path.basename(__file__)[: -len(".py")]
+    """the name of this experiment"""
+    seed: int = 1
+    """seed of the experiment"""
+    torch_deterministic: bool = True
+    """if toggled, `torch.backends.cudnn.deterministic=False`"""
+    cuda: bool = True
+    """if toggled, cuda will be enabled by default"""
+    track: bool = False
+    """if toggled, this experiment will be tracked with Weights and Biases"""
+    wandb_project_name: str = "cleanRL"
+    """the wandb's project name"""
+    wandb_entity: str | None = None
+    """the entity (team) of wandb's project"""
+    capture_video: bool = False
+    """whether to capture videos of the agent performances (check out `videos` folder)"""
+    save_model: bool = False
+    """whether to save model into the `runs/{run_name}` folder"""
+
+    # Algorithm specific arguments
+    env_id: str = "ALE/Breakout-v5"
+    """the id of the environment"""
+    total_timesteps: int = 10000000
+    """total timesteps of the experiments"""
+    learning_rate: float = 2.5e-4
+    """the learning rate of the optimizer"""
+    num_envs: int = 8
+    """the number of parallel game environments"""
+    num_steps: int = 128
+    """the number of steps to run in each environment per policy rollout"""
+    anneal_lr: bool = True
+    """Toggle learning rate annealing for policy and value networks"""
+    gamma: float = 0.99
+    """the discount factor gamma"""
+    gae_lambda: float = 0.95
+    """the lambda for the general advantage estimation"""
+    num_minibatches: int = 4
+    """the number of mini-batches"""
+    update_epochs: Annotated[int, tyro.conf.arg(aliases=("--epochs",))] = 4
+    """the K epochs to update the policy"""
+    norm_adv: bool = True
+    """Toggles advantages normalization"""
+    clip_coef: float = 0.1
+    """the surrogate clipping coefficient"""
+    clip_vloss: bool = True
+    """Toggles whether or not to use a clipped loss for the value function, as per the paper."""
+    ent_coef: float = 0.01
+    """coefficient of the entropy"""
+    vf_coef: float = 0.5
+    """coefficient of the value function"""
+    max_grad_norm: float = 0.5
+    """the maximum norm for the gradient clipping"""
+    target_kl: float | None = None
+    """the target KL divergence threshold"""
+
+    # ACPG and fork arguments
+    etf: bool = True
+    """if toggled, the actor's last layer is a fixed simplex ETF (ACPG); `--no-etf` is upstream's learned head"""
+    etf_scale: float = 1.0
+    """logits = etf_scale * h @ W; 1 keeps the ETF's unit-norm columns (the paper leaves the scale open)"""
+    feature_dim: int = 512
+    """width d of the Nature CNN's feature layer (upstream: 512); the ETF needs d >= number of actions"""
+    continuous: bool = False
+    """ALE v5's continuous action space: refused, the ETF head and the Categorical policy need discrete actions"""
+    video_interval: int = 50
+    """with `--capture-video`, record one game of the current policy at the first and every this many iterations"""
+
+    # to be filled in runtime
+    batch_size: int = 0
+    """the batch size (computed in runtime)"""
+    minibatch_size: int = 0
+    """the mini-batch size (computed in runtime)"""
+    num_iterations: int = 0
+    """the number of iterations (computed in runtime)"""
+
+
+def make_env(env_id, num_envs, **kwargs):
+    """ale-py's native vector env (C++ threads) with the preprocessing of upstream's wrappers, named beside each
+    setting; the v5 id brings sticky actions (0.25). SAME_STEP autoreset, as upstream's GAE assumes."""
+    settings = dict(
+        noop_max=30,  # NoopResetEnv
+        frameskip=4,  # MaxAndSkipEnv: repeat the action 4 frames, max-pool the last two
+        maxpool=True,
+        use_fire_reset=True,  # FireResetEnv
+        episodic_life=False,  # True would restart the whole game at each life loss
+        life_loss_info=True,  # EpisodicLifeEnv: a termination at each life loss, the game goes on
+        reward_clipping=False,  # ClipRewardEnv is done by the script, so the env's rewards are the raw score
+        img_height=84,  # ResizeObservation, GrayScaleObservation, FrameStack
+        img_width=84,
+        grayscale=True,
+        stack_num=4,
+    )
+    return gym.make_vec(
+        env_id,
+        num_envs,
+        vectorization_mode="vector_entry_point",
+        autoreset_mode=gym.vector.AutoresetMode.SAME_STEP,
+        **(settings | kwargs),
+    )
+
+
+class GameStatistics:
+    """Raw score and length (agent steps) of each full game, all lives, per env: what upstream's
+    RecordEpisodeStatistics, placed below EpisodicLifeEnv and ClipRewardEnv, reports. A life loss is a
+    termination but the game goes on; a game ends where the env starts a new one, seen as a move of the
+    frame the current game started at (frame_number - episode_frame_number). With SAME_STEP autoreset the
+    step's info already describes the new game, so its `lives` cannot tell."""
+
+    def __init__(self, info):
+        self.game_start = info["frame_number"] - info["episode_frame_number"]
+        self.returns = np.zeros(len(self.game_start))
+        self.lengths = np.zeros(len(self.game_start), dtype=np.int64)
+
+    def update(self, reward, terminations, truncations, info):
+        """Count one step of every env; return the (returns, lengths) arrays of the games that ended in it."""
+        self.returns += reward
+        self.lengths += 1
+        game_start = info["frame_number"] - info["episode_frame_number"]
+        ended = np.flatnonzero((terminations | truncations) & (game_start != self.game_start))
+        self.game_start = game_start
+        finished = self.returns[ended], self.lengths[ended]
+        self.returns[ended], self.lengths[ended] = 0, 0
+        return finished
+
+
+def record_game(agent, env_id, seed, path, device, max_steps=4500):
+    """Play one game (at most max_steps agent steps: 5 minutes of video) with the current policy into an mp4.
+    The agent sees the training preprocessing; the frames come from a twin env stepped in lockstep with the
+    same seed and actions, which returns full-size colour frames instead (the ALE is deterministic given both)."""
+    import imageio_ffmpeg  # installed with moviepy, which gymnasium's RecordVideo uses
+
+    play, film = make_env(env_id, 1), make_env(env_id, 1, grayscale=False, img_height=210, img_width=160, stack_num=1)
+    (obs, info), (frames, _) = play.reset(seed=seed), film.reset(seed=seed)
+    game = GameStatistics(info)
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    video = imageio_ffmpeg.write_frames(path, (160, 210), fps=15, macro_block_size=1, ffmpeg_log_level="error")
+    video.send(None)
+    for _ in range(max_steps):
+        video.send(np.ascontiguousarray(frames[0, -1]))
+        with torch.no_grad():
+            action = agent.get_action_and_value(torch.from_numpy(obs).to(device))[0].cpu().numpy()
+        obs, reward, terminations, truncations, info = play.step(action)
+        frames = film.step(action)[0]
+        if len(game.update(reward, terminations, truncations, info)[0]):
+            break
+    video.close()
+    play.close()
+    film.close()
+
+
+def layer_init(layer, std=np.sqrt(2), bias_const=0.0):
+    torch.nn.init.orthogonal_(layer.weight, std)
+    torch.nn.init.constant_(layer.bias, bias_const)
+    return layer
+
+
+def simplex_etf(dim, num_actions):
+    """ACPG's fixed action layer W (dim x K) = sqrt(K/(K-1)) U (I_K - 11^T/K), U^T U = I_K from the QR of a
+    Gaussian: unit-norm columns, pairwise cosine -1/(K-1), columns summing to zero."""
+    if num_actions < 2 or dim < num_actions:
+        raise ValueError(f"the ETF needs 2 <= K <= d, got K={num_actions} actions and d={dim} features")
+    u, _ = torch.linalg.qr(torch.randn(dim, num_actions))
+    centring = torch.eye(num_actions) - torch.ones(num_actions, num_actions) / num_actions
+    return (num_actions / (num_actions - 1)) ** 0.5 * u @ centring
+
+
+class Agent(nn.Module):
+    def __init__(self, envs, etf=True, etf_scale=1.0, feature_dim=512):
+        super().__init__()
+        self.network = nn.Sequential(
+            layer_init(nn.Conv2d(4, 32, 8, stride=4)),
+            nn.ReLU(),
+            layer_init(nn.Conv2d(32, 64, 4, stride=2)),
+            nn.ReLU(),
+            layer_init(nn.Conv2d(64, 64, 3, stride=1)),
+            nn.ReLU(),
+            nn.Flatten(),
+            layer_init(nn.Linear(64 * 7 * 7, feature_dim)),
+            nn.ReLU(),
+        )
+        self.etf_scale = etf_scale
+        if etf:  # a buffer: saved and moved with the model, invisible to the optimizer
+            self.register_buffer("etf", simplex_etf(feature_dim, envs.single_action_space.n))
+        else:
+            self.actor = layer_init(nn.Linear(feature_dim, envs.single_action_space.n), std=0.01)
+        self.critic = layer_init(nn.Linear(feature_dim, 1), std=1)
+
+    def action_layer(self):
+        """The actor's last layer as a d x K matrix, one column per action."""
+        return self.etf if hasattr(self, "etf") else self.actor.weight.T
+
+    def logits(self, hidden):
+        return self.etf_scale * hidden @ self.etf if hasattr(self, "etf") else self.actor(hidden)
+
+    def get_value(self, x):
+        return self.critic(self.network(x / 255.0))
+
+    def get_action_and_value(self, x, action=None):
+        hidden = self.network(x / 255.0)
+        logits = self.logits(hidden)
+        probs = Categorical(logits=logits)
+        if action is None:
+            action = probs.sample()
+        return action, probs.log_prob(action), probs.entropy(), self.critic(hidden), hidden
+
+
+def rollout_metrics(agent, hidden):
+    """ACPG's collapse metrics and the representation metrics of the rollout's features (N x d)."""
+    with torch.no_grad():
+        logits = agent.logits(hidden)
+    metrics = {"collapse/policy_entropy": Categorical(logits=logits).entropy().mean().item()}
+    nc = action_collapse_metrics(hidden, logits.argmax(dim=1), agent.action_layer())
+    metrics.update({f"collapse/{key}": value for key, value in nc.items()})
+    metrics.update({f"repr/{key}": value for key, value in rank_metrics(hidden).items()})
+    metrics["repr/dead_units"] = dead_units(hidden, "relu")
+    metrics["repr/zero_fraction"] = zero_fraction(hidden)
+    metrics["repr/feature_norm"] = mean_norm(hidden)
+    return metrics
+
+
+def check_args(args):
+    """Stop with one clear line on input this script cannot serve."""
+    legacy = re.fullmatch(r"(\w+?)(?:NoFrameskip|Deterministic)?-v[04]", args.env_id)
+    if legacy and f"ALE/{legacy[1]}-v5" in gym.registry:
+        raise SystemExit(
+            f"error: --env-id {args.env_id} is a v0/v4 id; use ALE/{legacy[1]}-v5 (this script applies "
+            "CleanRL's frame skip, noop starts and life-loss handling itself, with v5's sticky actions)"
+        )
+    if args.env_id not in gym.registry:
+        raise SystemExit(f"error: unknown --env-id {args.env_id!r} (use an ALE/<Game>-v5 id, e.g. ALE/Breakout-v5)")
+    if gym.spec(args.env_id).vector_entry_point != "ale_py.vector_env:AtariVectorEnv":
+        raise SystemExit(f"error: --env-id {args.env_id} is not an Atari game; this script serves ALE/<Game>-v5 ids")
+    if args.continuous:
+        raise SystemExit(
+            "error: --continuous is not supported: the ETF head and the Categorical policy need discrete actions"
+        )
+    for name in ("num_envs", "num_steps", "num_minibatches", "update_epochs"):
+        if getattr(args, name) < 1:
+            raise SystemExit(f"error: --{name.replace('_', '-')} must be at least 1, got {getattr(args, name)}")
+    batch_size = args.num_envs * args.num_steps
+    if args.total_timesteps < batch_size:
+        raise SystemExit(
+            f"error: --total-timesteps {args.total_timesteps} is below one batch "
+            f"(--num-envs x --num-steps = {batch_size})"
+        )
+    if args.num_minibatches > batch_size:
+        raise SystemExit(f"error: --num-minibatches {args.num_minibatches} exceeds the batch size {batch_size}")
+    num_actions = make_env(args.env_id, 1).single_action_space.n
+    if args.etf and not 2 <= num_actions <= args.feature_dim:
+        raise SystemExit(
+            f"error: the ETF needs 2 <= K <= d, got K={num_actions} actions and d={args.feature_dim} "
+            "(raise --feature-dim or use --no-etf)"
+        )
+
+
+if __name__ == "__main__":
+    args = tyro.cli(Args)
+    check_args(args)
+    args.batch_size = int(args.num_envs * args.num_steps)
+    args.minibatch_size = int(args.batch_size // args.num_minibatches)
+    args.num_iterations = args.total_timesteps // args.batch_size
+    run_name = f"{args.env_id}__{args.exp_name}__{args.seed}__{int(time.time())}"
+    if args.track:
+        import wandb
+
+        wandb.init(
+            project=args.wandb_project_name,
+            entity=args.wandb_entity,
+            sync_tensorboard=True,
+            config=vars(args),
+            name=run_name,
+            monitor_gym=True,
+            save_code=True,
+        )
+    writer = SummaryWriter(f"runs/{run_name}")
+    writer.add_text(
+        "hyperparameters",
+        "|param|value|\n|-|-|\n%s" % ("\n".join([f"|{key}|{value}|" for key, value in vars(args).items()])),
+    )
+
+    # TRY NOT TO MODIFY: seeding
+    random.seed(args.seed)
+    np.random.seed(args.seed)
+    torch.manual_seed(args.seed)
+    torch.backends.cudnn.deterministic = args.torch_deterministic
+    # Categorical's argument checks cost ~15% of a CartPole step; sampling still rejects NaN probabilities
+    torch.distributions.Distribution.set_default_validate_args(False)
+
+    device = torch.device("cuda" if torch.cuda.is_available() and args.cuda else "cpu")
+
+    # env setup
+    envs = make_env(args.env_id, args.num_envs)
+    assert isinstance(envs.single_action_space, gym.spaces.Discrete), "only discrete action space is supported"
+
+    agent = Agent(envs, args.etf, args.etf_scale, args.feature_dim).to(device)
+    optimizer = optim.Adam(agent.parameters(), lr=args.learning_rate, eps=1e-5)
+
+    # ALGO Logic: Storage setup
+    obs = torch.zeros((args.num_steps, args.num_envs) + envs.single_observation_space.shape, dtype=torch.uint8).to(
+        device
+    )
+    actions = torch.zeros((args.num_steps, args.num_envs) + envs.single_action_space.shape).to(device)
+    logprobs = torch.zeros((args.num_steps, args.num_envs)).to(device)
+    rewards = torch.zeros((args.num_steps, args.num_envs)).to(device)
+    dones = torch.zeros((args.num_steps, args.num_envs)).to(device)
+    values = torch.zeros((args.num_steps, args.num_envs)).to(device)
+    features = torch.zeros((args.num_steps, args.num_envs, args.feature_dim)).to(device)
+
+    # TRY NOT TO MODIFY: start the game
+    global_step = 0
+    start_time = time.time()
+    next_obs, infos = envs.reset(seed=args.seed)
+    games = GameStatistics(infos)
+    next_obs = torch.from_numpy(next_obs).to(device)
+    next_done = torch.zeros(args.num_envs).to(device)
+
+    for iteration in range(1, args.num_iterations + 1):
+        # Annealing the rate if instructed to do so.
+        if args.anneal_lr:
+            frac = 1.0 - (iteration - 1.0) / args.num_iterations
+            lrnow = frac * args.learning_rate
+            optimizer.param_groups[0]["lr"] = lrnow
+
+        if args.capture_video and (iteration - 1) % args.video_interval == 0:
+            record_game(
+                agent, args.env_id, args.seed + iteration, f"videos/{run_name}/iteration-{iteration}.mp4", device
+            )
+
+        for step in range(0, args.num_steps):
+            global_step += args.num_envs
+            obs[step] = next_obs
+            dones[step] = next_done
+
+            # ALGO LOGIC: action logic
+            with torch.no_grad():
+                action, logprob, _, value, hidden = agent.get_action_and_value(next_obs)
+                values[step] = value.flatten()
+                features[step] = hidden
+            actions[step] = action
+            logprobs[step] = logprob
+
+            # TRY NOT TO MODIFY: execute the game and log data.
+            next_obs, reward, terminations, truncations, infos = envs.step(action.cpu().numpy())
+            next_done = np.logical_or(terminations, truncations)
+            rewards[step] = torch.tensor(np.sign(reward)).to(device).view(-1)
+            next_obs, next_done = torch.from_numpy(next_obs).to(device), torch.Tensor(next_done).to(device)
+
+            for episodic_return, episodic_length in zip(*games.update(reward, terminations, truncations, infos)):
+                print(f"global_step={global_step}, episodic_return={episodic_return}")
+                writer.add_scalar("charts/episodic_return", episodic_return, global_step)
+                writer.add_scalar("charts/episodic_length", episodic_length, global_step)
+
+        # bootstrap value if not done
+        with torch.no_grad():
+            next_value = agent.get_value(next_obs).reshape(1, -1)
+            advantages = torch.zeros_like(rewards).to(device)
+            lastgaelam = 0
+            for t in reversed(range(args.num_steps)):
+                if t == args.num_steps - 1:
+                    nextnonterminal = 1.0 - next_done
+                    nextvalues = next_value
+                else:
+                    nextnonterminal = 1.0 - dones[t + 1]
+                    nextvalues = values[t + 1]
+                delta = rewards[t] + args.gamma * nextvalues * nextnonterminal - values[t]
+                advantages[t] = lastgaelam = delta + args.gamma * args.gae_lambda * nextnonterminal * lastgaelam
+            returns = advantages + values
+
+        # flatten the batch
+        b_obs = obs.reshape((-1,) + envs.single_observation_space.shape)
+        b_logprobs = logprobs.reshape(-1)
+        b_actions = actions.reshape((-1,) + envs.single_action_space.shape)
+        b_advantages = advantages.reshape(-1)
+        b_returns = returns.reshape(-1)
+        b_values = values.reshape(-1)
+        metrics = rollout_metrics(agent, features.reshape(-1, args.feature_dim))
+
+        # Optimizing the policy and value network
+        b_inds = np.arange(args.batch_size)
+        clipfracs = []
+        for epoch in range(args.update_epochs):
+            np.random.shuffle(b_inds)
+            for start in range(0, args.batch_size, args.minibatch_size):
+                end = start + args.minibatch_size
+                mb_inds = b_inds[start:end]
+
+                _, newlogprob, entropy, newvalue, _ = agent.get_action_and_value(
+                    b_obs[mb_inds], b_actions.long()[mb_inds]
+                )
+                logratio = newlogprob - b_logprobs[mb_inds]
+                ratio = logratio.exp()
+
+                with torch.no_grad():
+                    # calculate approx_kl http://joschu.net/blog/kl-approx.html
+                    old_approx_kl = (-logratio).mean()
+                    approx_kl = ((ratio - 1) - logratio).mean()
+                    clipfracs += [((ratio - 1.0).abs() > args.clip_coef).float().mean().item()]
+
+                mb_advantages = b_advantages[mb_inds]
+                if args.norm_adv:
+                    mb_advantages = (mb_advantages - mb_advantages.mean()) / (mb_advantages.std() + 1e-8)
+
+                # Policy loss
+                pg_loss1 = -mb_advantages * ratio
+                pg_loss2 = -mb_advantages * torch.clamp(ratio, 1 - args.clip_coef, 1 + args.clip_coef)
+                pg_loss = torch.max(pg_loss1, pg_loss2).mean()
+
+                # Value loss
+                newvalue = newvalue.view(-1)
+                if args.clip_vloss:
+                    v_loss_unclipped = (newvalue - b_returns[mb_inds]) ** 2
+                    v_clipped = b_values[mb_inds] + torch.clamp(
+                        newvalue - b_values[mb_inds],
+                        -args.clip_coef,
+                        args.clip_coef,
+                    )
+                    v_loss_clipped = (v_clipped - b_returns[mb_inds]) ** 2
+                    v_loss_max = torch.max(v_loss_unclipped, v_loss_clipped)
+                    v_loss = 0.5 * v_loss_max.mean()
+                else:
+                    v_loss = 0.5 * ((newvalue - b_returns[mb_inds]) ** 2).mean()
+
+                entropy_loss = entropy.mean()
+                loss = pg_loss - args.ent_coef * entropy_loss + v_loss * args.vf_coef
+
+                optimizer.zero_grad()
+                loss.backward()
+                nn.utils.clip_grad_norm_(agent.parameters(), args.max_grad_norm)
+                optimizer.step()
+
+            if args.target_kl is not None and approx_kl > args.target_kl:
+                break
+
+        y_pred, y_true = b_values.cpu().numpy(), b_returns.cpu().numpy()
+        var_y = np.var(y_true)
+        explained_var = np.nan if var_y == 0 else 1 - np.var(y_true - y_pred) / var_y
+
+        # TRY NOT TO MODIFY: record rewards for plotting purposes
+        writer.add_scalar("charts/learning_rate", optimizer.param_groups[0]["lr"], global_step)
+        writer.add_scalar("losses/value_loss", v_loss.item(), global_step)
+        writer.add_scalar("losses/policy_loss", pg_loss.item(), global_step)
+        writer.add_scalar("losses/entropy", entropy_loss.item(), global_step)
+        writer.add_scalar("losses/old_approx_kl", old_approx_kl.item(), global_step)
+        writer.add_scalar("losses/approx_kl", approx_kl.item(), global_step)
+        writer.add_scalar("losses/clipfrac", np.mean(clipfracs), global_step)
+        writer.add_scalar("losses/explained_variance", explained_var, global_step)
+        for tag, value in metrics.items():
+            writer.add_scalar(tag, value, global_step)
+        print("SPS:", int(global_step / (time.time() - start_time)))
+        writer.add_scalar("charts/SPS", int(global_step / (time.time() - start_time)), global_step)
+
+    if args.save_model:
+        model_path = f"runs/{run_name}/{args.exp_name}.cleanrl_model"
+        torch.save(agent.state_dict(), model_path)
+        print(f"model saved to {model_path}")
+
+    envs.close()
+    writer.close()
