@@ -1,0 +1,374 @@
+# ACPG (Action Collapse Policy Gradient, Zhou et al., arXiv 2509.02737) on Monte-Carlo REINFORCE for classic control.
+# The actor's last layer is a fixed simplex equiangular tight frame (ETF): a buffer, never trained, so
+# only the backbone learns to place each state's features on its action's vertex. `--no-etf` restores
+# a learned linear head, so the baseline runs from this same file. The ETF head is ppo_etf_classic.py's line
+# for line (`simplex_etf`, the layers, `head`, `actor` and `action_layer` of `Agent`, `rollout_metrics`, the ETF's
+# checks and messages): one method, two algorithms. Only `Agent`'s sampling methods differ (for `--epsilon`).
+#
+# CleanRL has no REINFORCE, so there is no parent to fork: this file is based on the layout, names and
+# log tags of CleanRL's cleanrl/ppo.py (MIT, https://github.com/vwxyzjn/cleanrl). What differs from ppo.py:
+# - the algorithm: each update runs every one of the --num-envs environments from a reset for exactly one
+#   complete episode, computes the discounted returns-to-go of each episode and takes one Adam step on the
+#   REINFORCE loss -log pi(a|s) * G (optionally G - V(s) with a learned baseline, `--baseline`; optionally
+#   normalised over the batch, `--norm-returns`). No GAE, no clipping, no epochs or minibatches;
+# - `--epsilon`: epsilon-greedy exploration mixed into the sampling policy (see `behaviour_logits`);
+# - the ETF action head (`simplex_etf`, `--etf/--no-etf`, `--etf-scale`, `--hidden-dim`);
+# - gymnasium 1.x: SAME_STEP autoreset; episode stats read from infos["final_info"]["episode"] masked by
+#   infos["final_info"]["_episode"]; `--save-model`; Categorical without per-step argument checks;
+# - once per update on the batch: policy entropy, action-collapse metrics of the actor's features grouped
+#   by greedy action (`collapse/`), feature ranks, dead units and norm (`repr/`);
+# - bad input (unknown or continuous-action env, d < K, epsilon outside [0, 1], a budget below one batch)
+#   stops with one line.
+# Defaults: CartPole-v1, 4 envs (4 episodes per update), Adam lr 3e-3, gamma 0.99, normalised returns, no
+# baseline, 200k env steps: returns near the 500 cap in about a minute on one CPU core (OMP_NUM_THREADS=1).
+import os
+import random
+import time
+from dataclasses import dataclass
+
+import gymnasium as gym
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.optim as optim
+import tyro
+from torch.distributions.categorical import Categorical
+from torch.utils.tensorboard import SummaryWriter
+
+from metrics_common import action_collapse_metrics, dead_units, mean_norm, rank_metrics
+
+
+@dataclass
+class Args:
+    exp_name: str = os.path.basename(__file__)[: -len(".py")]
+    """the name of this experiment"""
+    seed: int = 1
+    """seed of the experiment"""
+    torch_deterministic: bool = True
+    """if toggled, `torch.backends.cudnn.deterministic=False`"""
+    cuda: bool = True
+    """if toggled, cuda will be enabled by default"""
+    track: bool = False
+    """if toggled, this experiment will be tracked with Weights and Biases"""
+    wandb_project_name: str = "cleanRL"
+    """the wandb's project name"""
+    wandb_entity: str | None = None
+    """the entity (team) of wandb's project"""
+    capture_video: bool = False
+    """whether to capture videos of the agent performances (check out `videos` folder)"""
+    save_model: bool = False
+    """whether to save model into the `runs/{run_name}` folder"""
+
+    # Algorithm specific arguments
+    env_id: str = "CartPole-v1"
+    """the id of the environment"""
+    total_timesteps: int = 200000
+    """total timesteps of the experiments (every env step taken counts; the last update may overshoot by one batch)"""
+    learning_rate: float = 3e-3
+    """the learning rate of the optimizer"""
+    num_envs: int = 4
+    """the number of parallel game environments; also the number of complete episodes per update"""
+    gamma: float = 0.99
+    """the discount factor gamma"""
+    norm_returns: bool = True
+    """Toggles normalising the returns (minus the baseline with `--baseline`) to zero mean, unit std over the batch"""
+    baseline: bool = False
+    """if toggled, subtract a learned state-value baseline V(s), fitted to the returns-to-go"""
+    ent_coef: float = 0.0
+    """coefficient of the entropy of pi_theta (0: plain REINFORCE)"""
+    vf_coef: float = 0.5
+    """coefficient of the value function (with `--baseline`)"""
+    epsilon: float = 0.0
+    """epsilon-greedy exploration: actions are sampled from (1 - epsilon) * pi_theta + epsilon * uniform"""
+
+    # ACPG arguments
+    etf: bool = True
+    """if toggled, the actor's last layer is a fixed simplex ETF (ACPG); `--no-etf` is a learned linear head"""
+    etf_scale: float = 1.0
+    """logits = etf_scale * h @ W; 1 keeps the ETF's unit-norm columns (the paper leaves the scale open)"""
+    hidden_dim: int = 64
+    """width d of the hidden layers (upstream: 64); the ETF needs d >= number of actions"""
+
+
+def make_env(env_id, idx, capture_video, run_name):
+    def thunk():
+        if capture_video and idx == 0:
+            env = gym.make(env_id, render_mode="rgb_array")
+            env = gym.wrappers.RecordVideo(env, f"videos/{run_name}")
+        else:
+            env = gym.make(env_id)
+        env = gym.wrappers.RecordEpisodeStatistics(env)
+        return env
+
+    return thunk
+
+
+def layer_init(layer, std=np.sqrt(2), bias_const=0.0):
+    torch.nn.init.orthogonal_(layer.weight, std)
+    torch.nn.init.constant_(layer.bias, bias_const)
+    return layer
+
+
+def simplex_etf(dim, num_actions):
+    """ACPG's fixed action layer W (dim x K) = sqrt(K/(K-1)) U (I_K - 11^T/K), U^T U = I_K from the QR of a
+    Gaussian: unit-norm columns, pairwise cosine -1/(K-1), columns summing to zero."""
+    if num_actions < 2 or dim < num_actions:
+        raise ValueError(f"the ETF needs 2 <= K <= d, got K={num_actions} actions and d={dim} features")
+    u, _ = torch.linalg.qr(torch.randn(dim, num_actions))
+    centring = torch.eye(num_actions) - torch.ones(num_actions, num_actions) / num_actions
+    return (num_actions / (num_actions - 1)) ** 0.5 * u @ centring
+
+
+def behaviour_logits(logits, epsilon):
+    """Log-probabilities of the epsilon-greedy behaviour policy pi_b = (1 - eps) * pi_theta + eps / K.
+
+    Actions are sampled from pi_b and the gradient uses log pi_b(a|s), the log-probability of the mixture
+    that actually chose the action, so the REINFORCE estimator stays on-policy for the policy that is run
+    (its gradient flows into pi_theta through the (1 - eps) term). Computed in log space, stable for any
+    eps in [0, 1]; eps = 0 gives log pi_theta back, eps = 1 the uniform policy (no gradient)."""
+    num_actions = logits.shape[-1]
+    log_pi = torch.log_softmax(logits, dim=-1)
+    if epsilon == 0.0:
+        return log_pi
+    log_keep = np.log1p(-epsilon) if epsilon < 1.0 else -np.inf
+    return torch.logaddexp(log_pi + log_keep, torch.full_like(log_pi, np.log(epsilon / num_actions)))
+
+
+def returns_to_go(rewards, dones, gamma):
+    """Discounted returns-to-go G_t = r_t + gamma * G_{t+1} * (1 - done_t) along dim 0 (time) of T x ...
+    tensors, where done_t = 1 when the episode ended at step t.
+
+    Truncation (the time limit, e.g. 500 steps in CartPole-v1) is treated exactly as termination: plain
+    Monte-Carlo REINFORCE does not bootstrap, so G_t sums only the rewards observed until the episode was
+    cut, and states near the limit get a smaller return than their true value (even with `--baseline`,
+    whose value net is fitted to these same returns). The gamma^t factor of the discounted objective is
+    dropped, as is usual."""
+    returns = torch.zeros_like(rewards)
+    next_return = torch.zeros_like(rewards[0])
+    for t in reversed(range(rewards.shape[0])):
+        next_return = returns[t] = rewards[t] + gamma * next_return * (1.0 - dones[t])
+    return returns
+
+
+class Agent(nn.Module):
+    def __init__(self, envs, etf=True, etf_scale=1.0, hidden_dim=64):
+        super().__init__()
+        self.critic = nn.Sequential(
+            layer_init(nn.Linear(np.array(envs.single_observation_space.shape).prod(), hidden_dim)),
+            nn.Tanh(),
+            layer_init(nn.Linear(hidden_dim, hidden_dim)),
+            nn.Tanh(),
+            layer_init(nn.Linear(hidden_dim, 1), std=1.0),
+        )
+        self.actor_features = nn.Sequential(
+            layer_init(nn.Linear(np.array(envs.single_observation_space.shape).prod(), hidden_dim)),
+            nn.Tanh(),
+            layer_init(nn.Linear(hidden_dim, hidden_dim)),
+            nn.Tanh(),
+        )
+        self.etf_scale = etf_scale
+        if etf:  # a buffer drawn from the run's seed: saved and moved with the model, invisible to the optimizer
+            self.register_buffer("etf", simplex_etf(hidden_dim, envs.single_action_space.n))
+        else:
+            self.actor_head = layer_init(nn.Linear(hidden_dim, envs.single_action_space.n), std=0.01)
+
+    def action_layer(self):
+        """The actor's last layer as a d x K matrix, one column per action."""
+        return self.etf if hasattr(self, "etf") else self.actor_head.weight.T
+
+    def head(self, hidden):
+        return self.etf_scale * hidden @ self.etf if hasattr(self, "etf") else self.actor_head(hidden)
+
+    def actor(self, x):
+        return self.head(self.actor_features(x))
+
+    def get_value(self, x):
+        return self.critic(x)
+
+    def get_action(self, x, epsilon=0.0):
+        """Sample actions from the behaviour policy (the rollout needs nothing else)."""
+        return Categorical(logits=behaviour_logits(self.actor(x), epsilon)).sample()
+
+    def get_logprob_and_entropy(self, x, action, epsilon=0.0):
+        """log pi_b(action|x) under the behaviour policy, for the gradient, and the entropy of pi_theta."""
+        logits = self.actor(x)
+        behaviour = Categorical(logits=behaviour_logits(logits, epsilon))
+        return behaviour.log_prob(action), Categorical(logits=logits).entropy()
+
+
+def rollout_metrics(agent, b_obs):
+    """ACPG's collapse metrics and the representation metrics of the actor's features on the rollout."""
+    with torch.no_grad():
+        hidden = agent.actor_features(b_obs)
+        logits = agent.head(hidden)
+    metrics = {"collapse/policy_entropy": Categorical(logits=logits).entropy().mean().item()}
+    nc = action_collapse_metrics(hidden, logits.argmax(dim=1), agent.action_layer())
+    metrics.update({f"collapse/{key}": value for key, value in nc.items()})
+    metrics.update({f"repr/{key}": value for key, value in rank_metrics(hidden).items()})
+    metrics["repr/dead_units"] = dead_units(hidden, "tanh")
+    metrics["repr/feature_norm"] = mean_norm(hidden)
+    return metrics
+
+
+def check_args(args):
+    """Stop with one clear line on input this script cannot serve."""
+    if args.env_id not in gym.registry:
+        raise SystemExit(f"error: unknown --env-id {args.env_id!r} (not a registered gymnasium id)")
+    if args.num_envs < 1:
+        raise SystemExit(f"error: --num-envs must be at least 1, got {args.num_envs}")
+    if args.total_timesteps < args.num_envs:
+        raise SystemExit(
+            f"error: --total-timesteps {args.total_timesteps} is below one batch "
+            f"(one episode per env: at least --num-envs = {args.num_envs} steps)"
+        )
+    if not 0.0 <= args.epsilon <= 1.0:
+        raise SystemExit(f"error: --epsilon must be in [0, 1], got {args.epsilon}")
+    env = gym.make(args.env_id)
+    action_space, max_episode_steps = env.action_space, env.spec.max_episode_steps
+    env.close()
+    if not isinstance(action_space, gym.spaces.Discrete):
+        raise SystemExit(
+            f"error: {args.env_id} has a {type(action_space).__name__} action space; only Discrete is supported"
+        )
+    if args.etf and not 2 <= action_space.n <= args.hidden_dim:
+        raise SystemExit(
+            f"error: the ETF needs 2 <= K <= d, got K={action_space.n} actions and d={args.hidden_dim} "
+            "(raise --hidden-dim or use --no-etf)"
+        )
+    if max_episode_steps is None:
+        raise SystemExit(f"error: {args.env_id} has no time limit; Monte-Carlo episodes need one")
+
+
+if __name__ == "__main__":
+    args = tyro.cli(Args)
+    check_args(args)
+    run_name = f"{args.env_id}__{args.exp_name}__{args.seed}__{int(time.time())}"
+    if args.track:
+        import wandb
+
+        wandb.init(
+            project=args.wandb_project_name,
+            entity=args.wandb_entity,
+            sync_tensorboard=True,
+            config=vars(args),
+            name=run_name,
+            monitor_gym=True,
+            save_code=True,
+        )
+    writer = SummaryWriter(f"runs/{run_name}")
+    writer.add_text(
+        "hyperparameters",
+        "|param|value|\n|-|-|\n%s" % ("\n".join([f"|{key}|{value}|" for key, value in vars(args).items()])),
+    )
+
+    # TRY NOT TO MODIFY: seeding
+    random.seed(args.seed)
+    np.random.seed(args.seed)
+    torch.manual_seed(args.seed)
+    torch.backends.cudnn.deterministic = args.torch_deterministic
+    # Categorical's argument checks cost ~15% of a CartPole step; sampling still rejects NaN probabilities
+    torch.distributions.Distribution.set_default_validate_args(False)
+
+    device = torch.device("cuda" if torch.cuda.is_available() and args.cuda else "cpu")
+
+    # env setup
+    envs = gym.vector.SyncVectorEnv(
+        [make_env(args.env_id, i, args.capture_video, run_name) for i in range(args.num_envs)],
+        autoreset_mode=gym.vector.AutoresetMode.SAME_STEP,
+    )
+    assert isinstance(envs.single_action_space, gym.spaces.Discrete), "only discrete action space is supported"
+
+    agent = Agent(envs, args.etf, args.etf_scale, args.hidden_dim).to(device)
+    optimizer = optim.Adam(agent.parameters(), lr=args.learning_rate, eps=1e-5)
+
+    # TRY NOT TO MODIFY: start the game
+    global_step = 0
+    iteration = 0
+    start_time = time.time()
+    next_obs, _ = envs.reset(seed=args.seed)
+
+    while global_step < args.total_timesteps:
+        iteration += 1
+        # ALGO Logic: a batch of complete episodes, one per env, every one run from a reset by the current
+        # policy. An env that finishes first goes on stepping (SyncVectorEnv steps all of them) until the
+        # last one finishes; those extra steps are counted in global_step but left out of the batch
+        # (`valid`), so the batch holds num_envs i.i.d. episodes and no episode is favoured for being short.
+        if iteration > 1:
+            next_obs, _ = envs.reset()
+        next_obs = torch.Tensor(next_obs).to(device)
+        alive = np.ones(args.num_envs, dtype=bool)  # env still in its batch episode
+        obs, actions, valid, rewards, dones = [], [], [], [], []
+        while alive.any():
+            global_step += args.num_envs
+            obs.append(next_obs)
+            valid.append(alive.copy())
+
+            # ALGO LOGIC: action logic
+            with torch.no_grad():
+                action = agent.get_action(next_obs, args.epsilon)
+            actions.append(action)
+
+            # TRY NOT TO MODIFY: execute the game and log data.
+            next_obs, reward, terminations, truncations, infos = envs.step(action.cpu().numpy())
+            next_done = np.logical_or(terminations, truncations)
+            rewards.append(reward)
+            dones.append(next_done)
+            next_obs = torch.Tensor(next_obs).to(device)
+
+            if "final_info" in infos:
+                episode = infos["final_info"]["episode"]
+                for i in np.flatnonzero(infos["final_info"]["_episode"] & alive):
+                    print(f"global_step={global_step}, episodic_return={episode['r'][i]}")
+                    writer.add_scalar("charts/episodic_return", episode["r"][i], global_step)
+                    writer.add_scalar("charts/episodic_length", episode["l"][i], global_step)
+            alive &= ~next_done
+
+        # discounted returns-to-go of each episode (no bootstrapping: see `returns_to_go`)
+        rewards = torch.tensor(np.array(rewards), dtype=torch.float32).to(device)
+        dones = torch.tensor(np.array(dones), dtype=torch.float32).to(device)
+        valid = torch.tensor(np.array(valid)).to(device)
+        returns = returns_to_go(rewards, dones, args.gamma)
+
+        # flatten the batch: the steps of the batch episodes only
+        b_obs = torch.stack(obs)[valid]
+        b_actions = torch.stack(actions)[valid]
+        b_returns = returns[valid]
+        metrics = rollout_metrics(agent, b_obs)
+
+        # Optimizing the policy (and value) network: one REINFORCE step on the whole batch
+        logprob, entropy = agent.get_logprob_and_entropy(b_obs, b_actions, args.epsilon)
+        b_advantages = b_returns
+        if args.baseline:
+            newvalue = agent.get_value(b_obs).view(-1)
+            b_advantages = b_returns - newvalue.detach()
+        if args.norm_returns:
+            b_advantages = (b_advantages - b_advantages.mean()) / (b_advantages.std(correction=0) + 1e-8)
+        pg_loss = -(b_advantages * logprob).mean()
+        entropy_loss = entropy.mean()
+        loss = pg_loss - args.ent_coef * entropy_loss
+        if args.baseline:
+            v_loss = 0.5 * ((newvalue - b_returns) ** 2).mean()
+            loss = loss + args.vf_coef * v_loss
+
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+
+        # TRY NOT TO MODIFY: record rewards for plotting purposes
+        writer.add_scalar("charts/learning_rate", optimizer.param_groups[0]["lr"], global_step)
+        if args.baseline:
+            writer.add_scalar("losses/value_loss", v_loss.item(), global_step)
+        writer.add_scalar("losses/policy_loss", pg_loss.item(), global_step)
+        writer.add_scalar("losses/entropy", entropy_loss.item(), global_step)
+        for tag, value in metrics.items():
+            writer.add_scalar(tag, value, global_step)
+        print("SPS:", int(global_step / (time.time() - start_time)))
+        writer.add_scalar("charts/SPS", int(global_step / (time.time() - start_time)), global_step)
+
+    if args.save_model:
+        model_path = f"runs/{run_name}/{args.exp_name}.cleanrl_model"
+        torch.save(agent.state_dict(), model_path)
+        print(f"model saved to {model_path}")
+
+    envs.close()
+    writer.close()

@@ -1,0 +1,135 @@
+"""reinforce_etf.py: returns-to-go, the epsilon-greedy behaviour mixture, the ETF head, an end-to-end CPU run
+and bad input."""
+
+from types import SimpleNamespace
+
+import gymnasium as gym
+import pytest
+import torch
+from conftest import read_scalars, run_script
+
+import reinforce_etf
+from reinforce_etf import Agent, behaviour_logits, returns_to_go
+
+SCRIPT = "reinforce_etf.py"
+
+
+def test_returns_to_go_hand_computed():
+    # env 0: terminated at t=2, then steps of the next episode (left out of the batch by the script);
+    # env 1: truncated by the time limit at t=4, treated as an end: no bootstrapping.
+    rewards = torch.tensor([[1.0, 1.0], [2.0, 1.0], [3.0, 1.0], [10.0, 1.0], [10.0, 1.0]])
+    dones = torch.tensor([[0.0, 0.0], [0.0, 0.0], [1.0, 0.0], [0.0, 0.0], [1.0, 1.0]])
+    expected = torch.tensor(
+        [
+            [1 + 0.5 * 2 + 0.25 * 3, 1 + 0.5 + 0.25 + 0.125 + 0.0625],
+            [2 + 0.5 * 3, 1 + 0.5 + 0.25 + 0.125],
+            [3.0, 1 + 0.5 + 0.25],
+            [10 + 0.5 * 10, 1 + 0.5],
+            [10.0, 1.0],
+        ]
+    )
+    torch.testing.assert_close(returns_to_go(rewards, dones, 0.5), expected)
+    # a single episode as a 1-D sequence, gamma = 1: plain reward sums to the end
+    torch.testing.assert_close(
+        returns_to_go(torch.tensor([1.0, 2.0, 3.0]), torch.tensor([0.0, 0.0, 1.0]), 1.0), torch.tensor([6.0, 5.0, 3.0])
+    )
+
+
+@pytest.mark.parametrize("epsilon", [0.0, 0.05, 0.2, 0.5, 1.0])
+def test_behaviour_mixture(epsilon):
+    torch.manual_seed(0)
+    logits = 3 * torch.randn(32, 5)
+    log_b = behaviour_logits(logits, epsilon)
+    probs = log_b.exp()
+    torch.testing.assert_close(probs.sum(-1), torch.ones(32))
+    torch.testing.assert_close(probs, (1 - epsilon) * torch.softmax(logits, -1) + epsilon / 5)
+    if epsilon == 0.0:
+        assert torch.equal(log_b, torch.log_softmax(logits, -1))
+    # the gradient reaches pi_theta through the (1 - eps) term, finite at both ends of [0, 1]
+    logits.requires_grad_(True)
+    behaviour_logits(logits, epsilon)[:, 0].sum().backward()
+    assert torch.isfinite(logits.grad).all()
+    assert (logits.grad.abs().sum() == 0) == (epsilon == 1.0)
+
+
+def test_etf_head_is_a_fixed_buffer():
+    envs = SimpleNamespace(
+        single_observation_space=gym.spaces.Box(-1, 1, (4,)), single_action_space=gym.spaces.Discrete(3)
+    )
+    torch.manual_seed(0)
+    agent = Agent(envs, etf=True, hidden_dim=8)
+    w = agent.action_layer().clone()
+    assert "etf" in agent.state_dict() and all("etf" not in name for name, _ in agent.named_parameters())
+    torch.testing.assert_close(w.norm(dim=0), torch.ones(3))
+    cos = w.T @ w
+    torch.testing.assert_close(cos[~torch.eye(3, dtype=torch.bool)], torch.full((6,), -0.5))
+    optimizer = torch.optim.Adam(agent.parameters(), lr=0.1)
+    x, actions = torch.randn(16, 4), torch.randint(0, 3, (16,))
+    for _ in range(3):
+        logprob, _ = agent.get_logprob_and_entropy(x, actions, 0.1)
+        optimizer.zero_grad()
+        (-logprob.mean()).backward()
+        optimizer.step()
+    assert torch.equal(agent.action_layer(), w)
+
+
+def test_end_to_end(tmp_path):
+    result = run_script(
+        SCRIPT,
+        "--total-timesteps", 1500, "--num-envs", 2, "--baseline", "--epsilon", 0.1, "--save-model",
+        "--exp-name", "e2e",
+        cwd=tmp_path,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "Traceback" not in result.stderr
+    assert "SPS:" in result.stdout and "episodic_return=" in result.stdout
+    (run_dir,) = (tmp_path / "runs").iterdir()
+    scalars = read_scalars(run_dir)
+    expected = {
+        "charts/episodic_return", "charts/episodic_length", "charts/SPS", "charts/learning_rate",
+        "losses/policy_loss", "losses/value_loss", "losses/entropy",
+        "collapse/policy_entropy", "collapse/nc1", "collapse/equinorm_means", "collapse/equinorm_weights",
+        "collapse/equiangularity", "collapse/self_duality",
+        "repr/effective_rank", "repr/approx_rank", "repr/srank", "repr/feature_rank", "repr/pytorch_rank",
+        "repr/numerical_rank", "repr/dead_units", "repr/feature_norm",
+    }  # fmt: skip
+    assert expected <= set(scalars), expected - set(scalars)
+    assert len(scalars["losses/policy_loss"]) >= 3  # a few updates
+    assert len(scalars["charts/episodic_return"]) == 2 * len(scalars["losses/policy_loss"])  # one episode per env
+    assert all(v == v for values in scalars.values() for v in values)  # no NaN
+    state = torch.load(run_dir / "e2e.cleanrl_model")
+    assert state["etf"].shape == (64, 2)
+    assert abs(state["etf"].norm(dim=0) - 1).max() < 1e-5
+
+
+def test_end_to_end_no_etf_no_baseline(tmp_path):
+    result = run_script(SCRIPT, "--total-timesteps", 500, "--num-envs", 2, "--no-etf", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    (run_dir,) = (tmp_path / "runs").iterdir()
+    scalars = read_scalars(run_dir)
+    assert "losses/value_loss" not in scalars
+    assert {"losses/policy_loss", "collapse/equinorm_weights", "repr/effective_rank"} <= set(scalars)
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--env-id", "Pendulum-v1"], "only Discrete"),
+        (["--env-id", "NoSuchEnv-v0"], "unknown --env-id"),
+        (["--hidden-dim", 1], "2 <= K <= d"),
+        (["--epsilon", 1.5], "--epsilon must be in [0, 1]"),
+        (["--epsilon", -0.1], "--epsilon must be in [0, 1]"),
+        (["--total-timesteps", 3, "--num-envs", 4], "below one batch"),
+    ],
+)
+def test_bad_input(tmp_path, args, message):
+    result = run_script(SCRIPT, *args, cwd=tmp_path, timeout=120)
+    assert result.returncode != 0
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0], result.stderr
+    assert "Traceback" not in result.stderr
+    assert not (tmp_path / "runs").exists()
+
+
+def test_module_imports_without_running():
+    assert callable(reinforce_etf.simplex_etf) and callable(reinforce_etf.check_args)
