@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # README results for ppo_etf_classic.py: CartPole-v1 and Acrobot-v1, 500k steps, seeds 1-5, --etf vs --no-etf.
 # Two runs at a time (one per core, one torch thread each); TensorBoard logs land in runs/.
-# Then: python experiments/summarize.py runs --prefix ppo_classic
+# Then: python scripts/plot.py runs --variants "^ppo_classic" --out docs/classic_ppo
 set -euo pipefail
 cd "$(dirname "$0")/.."
 jobs=${JOBS:-2}
