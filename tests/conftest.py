@@ -29,3 +29,11 @@ def read_scalars(run_dir):
     accumulator = EventAccumulator(str(run_dir), size_guidance={"scalars": 0})
     accumulator.Reload()
     return {tag: [event.value for event in accumulator.Scalars(tag)] for tag in accumulator.Tags()["scalars"]}
+
+
+def assert_stops_with_one_line(result, message, cwd):
+    """Bad input: a non-zero exit, exactly one line on stderr naming the problem, no traceback, no run left."""
+    assert result.returncode != 0
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0], result.stderr
+    assert not (Path(cwd) / "runs").exists()

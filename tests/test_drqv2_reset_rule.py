@@ -8,7 +8,7 @@ import types
 import numpy as np
 import pytest
 import torch
-from conftest import read_scalars, run_script
+from conftest import assert_stops_with_one_line, read_scalars, run_script
 
 import drqv2_reset_rule as drq
 from drqv2_reset_rule import ReplayBuffer, ResetRule
@@ -341,8 +341,4 @@ def test_check_args_resolves_tasks_and_drqv2_per_task_defaults():
 )
 def test_bad_input_stops_with_one_clear_line(tmp_path, args, message):
     result = run_script("drqv2_reset_rule.py", *args, cwd=tmp_path)
-    assert result.returncode != 0
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and message in lines[0], result.stderr
-    assert "Traceback" not in result.stderr
-    assert not (tmp_path / "runs").exists()
+    assert_stops_with_one_line(result, message, tmp_path)

@@ -8,7 +8,7 @@ import gymnasium as gym
 import numpy as np
 import pytest
 import torch
-from conftest import read_scalars, run_script
+from conftest import assert_stops_with_one_line, read_scalars, run_script
 
 from ppo_etf_atari import Agent, GameStatistics, make_env, record_game, rollout_metrics
 
@@ -173,8 +173,4 @@ def test_end_to_end_run_logs_tags_and_saves_model(tmp_path, variant):
 )
 def test_bad_input_stops_with_one_clear_line(tmp_path, args, message):
     result = run_script(SCRIPT, *args, cwd=tmp_path)
-    assert result.returncode != 0
-    lines = [line for line in result.stderr.splitlines() if line.strip()]
-    assert len(lines) == 1 and message in lines[0], result.stderr
-    assert "Traceback" not in result.stderr
-    assert not (tmp_path / "runs").exists()
+    assert_stops_with_one_line(result, message, tmp_path)

@@ -10,7 +10,7 @@ import gymnasium as gym
 import numpy as np
 import pytest
 import torch
-from conftest import read_scalars, run_script
+from conftest import assert_stops_with_one_line, read_scalars, run_script
 
 import ppo_etf_classic
 from ppo_etf_classic import Agent, simplex_etf
@@ -214,8 +214,4 @@ def test_end_to_end_run_logs_tags_and_saves_model(tmp_path, variant):
 )
 def test_bad_input_stops_with_one_clear_line(tmp_path, args, message):
     result = run_script("ppo_etf_classic.py", *args, cwd=tmp_path)
-    assert result.returncode != 0
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and message in lines[0], result.stderr
-    assert "Traceback" not in result.stderr
-    assert not (tmp_path / "runs").exists()
+    assert_stops_with_one_line(result, message, tmp_path)

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 import torch
-from conftest import read_scalars, run_script
+from conftest import assert_stops_with_one_line, read_scalars, run_script
 
 from ppo_pfo_atari import (
     Agent,
@@ -129,7 +129,4 @@ def test_end_to_end_run_logs_tags_and_saves_model(tmp_path):
 )
 def test_bad_input_stops_with_one_clear_line(tmp_path, args, message):
     result = run_script("ppo_pfo_atari.py", *args, cwd=tmp_path)
-    assert result.returncode != 0
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and message in lines[0], result.stderr
-    assert "Traceback" not in result.stderr
+    assert_stops_with_one_line(result, message, tmp_path)

@@ -6,7 +6,7 @@ from types import SimpleNamespace
 import gymnasium as gym
 import pytest
 import torch
-from conftest import read_scalars, run_script
+from conftest import assert_stops_with_one_line, read_scalars, run_script
 
 import reinforce_etf
 from reinforce_etf import Agent, behaviour_logits, returns_to_go
@@ -124,11 +124,7 @@ def test_end_to_end_no_etf_no_baseline(tmp_path):
 )
 def test_bad_input(tmp_path, args, message):
     result = run_script(SCRIPT, *args, cwd=tmp_path, timeout=120)
-    assert result.returncode != 0
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0], result.stderr
-    assert "Traceback" not in result.stderr
-    assert not (tmp_path / "runs").exists()
+    assert_stops_with_one_line(result, message, tmp_path)
 
 
 def test_module_imports_without_running():
