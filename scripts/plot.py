@@ -15,6 +15,7 @@ that stopped short of its variant's longest run is left out of the table as unfi
 import argparse
 import math
 import re
+import warnings
 from collections import defaultdict
 from pathlib import Path
 
@@ -44,7 +45,7 @@ def variant_of(run_dir):
     """(env, variant label, seed) of a run directory."""
     match = RUN_NAME.fullmatch(run_dir.name)
     env, exp, seed = (match["env"], match["exp"], int(match["seed"])) if match else ("?", run_dir.name, 0)
-    sweep_run = next((p for p in run_dir.parents if (p / "status.json").exists()), None)
+    sweep_run = next((p for p in run_dir.parents if (p / "log.txt").exists()), None)  # written when a run starts
     if sweep_run is not None:
         exp = ",".join(part for part in sweep_run.name.split(",") if not part.startswith("seed="))
     return env, exp, seed
@@ -81,7 +82,8 @@ def plot_band(ax, runs, tag, label, bins=60):
     edges = np.linspace(0, max(steps.max() for steps, _ in runs) + 1, bins + 1)
     curves = np.array([binned(steps, values, edges) for steps, values in runs])
     centres = (edges[:-1] + edges[1:]) / 2
-    with np.errstate(all="ignore"):
+    with warnings.catch_warnings():  # bins before a run's first event are NaN in every run: left blank
+        warnings.simplefilter("ignore", RuntimeWarning)
         mean, low, high = np.nanmean(curves, 0), np.nanmin(curves, 0), np.nanmax(curves, 0)
     (line,) = ax.plot(centres, mean, label=f"{label} (n={len(runs)})")
     ax.fill_between(centres, low, high, color=line.get_color(), alpha=0.2)
