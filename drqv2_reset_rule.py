@@ -124,6 +124,8 @@ class Args:
     """this many consecutive norms above the threshold are an escape"""
     reset_keep_buffer: bool = False
     """keep the replay buffer at a reset (default: clear it, training restarts from scratch)"""
+    dead_mlp1_start: bool = False
+    """start from a collapsed actor (mlp1 dead, see `kill_mlp1`) to see the rule fire; resets draw healthy weights"""
 
     # to be filled in runtime
     domain: str = ""
@@ -399,6 +401,15 @@ class Agent(nn.Module):
         self.critic_target.load_state_dict(self.critic.state_dict())
 
 
+def kill_mlp1(actor):
+    """`--dead-mlp1-start`: mlp1's weights 0 and biases -1, so every unit outputs 0 for every image and, ReLU's
+    gradient being 0 there, no gradient ever reaches mlp1 or mlp0: the actor outputs one action whatever it sees,
+    an action collapse it cannot leave by training (Adam moves nothing whose gradient is always 0)."""
+    with torch.no_grad():
+        actor.policy[0].weight.zero_()
+        actor.policy[0].bias.fill_(-1.0)
+
+
 def make_optimizers(agent, lr):
     return {
         "encoder": torch.optim.Adam(agent.encoder.parameters(), lr=lr),
@@ -653,6 +664,8 @@ if __name__ == "__main__":
     obs_shape = (3 * args.frame_stack, args.image_size, args.image_size)
 
     agent = Agent(obs_shape, env.action_dim, args.feature_dim, args.hidden_dim).to(device)
+    if args.dead_mlp1_start:
+        kill_mlp1(agent.actor)
     optimizers = make_optimizers(agent, args.lr)
     aug = RandomShiftsAug(pad=4)
     stddev_at, _ = parse_schedule(args.stddev_schedule)

@@ -22,13 +22,16 @@ def run_script(script, *args, cwd, timeout=300):
     )
 
 
-def read_scalars(run_dir):
-    """All scalar tags of a TensorBoard run directory: {tag: [values]}."""
+def read_scalars(run_dir, with_steps=False):
+    """All scalar tags of a TensorBoard run directory: {tag: [values]}, or {tag: {step: value}} `with_steps`."""
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
     accumulator = EventAccumulator(str(run_dir), size_guidance={"scalars": 0})
     accumulator.Reload()
-    return {tag: [event.value for event in accumulator.Scalars(tag)] for tag in accumulator.Tags()["scalars"]}
+    tags = accumulator.Tags()["scalars"]
+    if with_steps:
+        return {tag: {event.step: event.value for event in accumulator.Scalars(tag)} for tag in tags}
+    return {tag: [event.value for event in accumulator.Scalars(tag)] for tag in tags}
 
 
 def assert_stops_with_one_line(result, message, cwd):

@@ -204,9 +204,7 @@ def test_a_reset_reinitialises_weights_optimizers_targets_and_buffer(one_thread)
 
 def test_the_rule_resets_an_actor_with_a_dead_mlp1_and_then_sees_the_fresh_one_escape(one_thread):
     agent, optimizers = small_agent()
-    with torch.no_grad():  # kill mlp1: every ReLU input is -1, so mlp1 = 0 and no gradient reaches it
-        agent.actor.policy[0].weight.zero_()
-        agent.actor.policy[0].bias.fill_(-1.0)
+    drq.kill_mlp1(agent.actor)  # every ReLU input is -1, so mlp1 = 0 and no gradient reaches it
     aug, rb = drq.RandomShiftsAug(), ReplayBuffer(16, (3, 2, 2), 1)
     rule = ResetRule(window=24, threshold=1e-3, consecutive=5)
     norms, resets = [], []
@@ -265,9 +263,8 @@ def test_end_to_end_run_with_forced_resets_logs_tags_and_saves_model(tmp_path):
     assert "reset/escape_frame" not in scalars
     # windows start at 0 and at each reset: resets at 160 and 320, then the final count
     assert scalars["reset/frame"] == [160, 320] and scalars["reset/count"] == [1, 2, 2]
-    assert (
-        len(scalars["charts/episodic_return"]) == 2
-    )  # resets cut episodes 3 and 5 and len(scalars["eval/episodic_return"]) == 2
+    # resets cut episodes 2 and 4 short (100-frame episodes: 0-100, 100-160, 160-260, 260-320, 320-400)
+    assert len(scalars["charts/episodic_return"]) == 2 and len(scalars["eval/episodic_return"]) == 2
     assert all(np.isfinite(v) for tag in TAGS for v in scalars[tag])
     state = torch.load(run_dir / "drqv2_reset_rule.cleanrl_model")
     assert state["actor.policy.0.weight"].shape == (32, 8) and state["encoder.convnet.0.weight"].shape == (32, 9, 3, 3)
@@ -284,6 +281,22 @@ def test_end_to_end_healthy_agent_escapes_and_is_never_reset(tmp_path):
     # updates every 4 frames from frame 40: five healthy gradient norms in a row by frame 56
     assert scalars["reset/escape_frame"] == [56] and scalars["reset/count"] == [0]
     assert "reset/frame" not in scalars and len(scalars["charts/episodic_return"]) == 4
+
+
+def test_end_to_end_dead_mlp1_start_is_reset_once_then_escapes(tmp_path):
+    tiny = [*TINY, "--eval-every-frames", 100, "--reset-window", 160, "--dead-mlp1-start"]
+    result = run_script("drqv2_reset_rule.py", *tiny, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    (run_dir,) = (tmp_path / "runs").iterdir()
+    scalars = read_scalars(run_dir, with_steps=True)
+    assert list(scalars["reset/frame"]) == [160] and list(scalars["reset/count"].values()) == [1, 1]
+    # updates from frame 40: the dead actor's mlp1 gradient is exactly 0 and its action one constant
+    assert scalars["reset/mlp1_grad_norm"][40] == 0.0
+    assert scalars["collapse/action_std"][100] == 0.0 and scalars["collapse/mlp1_zero_fraction"][100] == 1.0
+    # the fresh agent: seed frames again from 162, updates from 202, five healthy norms in a row
+    (escape,) = scalars["reset/escape_frame"].values()
+    assert 202 <= escape <= 240
+    assert scalars["collapse/action_std"][300] > 0.0 and scalars["collapse/mlp1_zero_fraction"][300] < 1.0
 
 
 # --- bad input ---------------------------------------------------------------------------------------
