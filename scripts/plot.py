@@ -5,11 +5,14 @@
 Finds every TensorBoard run below the given folders. Runs are grouped into variants: by their sweep
 folder's name without its seed (scripts/sweep.py), or else by env id and exp_name from CleanRL's run
 name {env_id}__{exp_name}__{seed}__{time}. Writes, per environment:
-  returns_<env>.png   episodic return against steps: mean over seeds, shaded min-max band;
-  metrics_<env>.png   each collapse/, repr/, pfo/, capacity/ and reset/ tag over time, the same way;
+  returns_<env>.png   episodic return against steps: mean over seeds, shaded min-max band, a second panel
+                      for evaluation returns (eval/episodic_return) where runs log them, dotted lines at resets;
+  metrics_<env>.png   each collapse/, repr/, pfo/, capacity/ and reset/ tag over time, the same way
+                      (`--tags REGEX` keeps the tags it matches);
 and table.md: per variant, mean +- std over seeds (population std) of the average episodic return over
-the last 10% of training and over the first 10%, and the mean of the runs' final steps per second; a run
-that stopped short of its variant's longest run is left out of the table as unfinished.
+the last 10% of training and over the first 10% (and of the evaluation return over the last 10%, where runs
+log one), and the mean of the runs' final steps per second; a run that stopped short of its variant's longest
+run is left out of the table as unfinished.
 """
 
 import argparse
@@ -28,6 +31,7 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 
 RUN_NAME = re.compile(r"(?P<env>.+?)__(?P<exp>.+?)__(?P<seed>\d+)__\d+")
 METRIC_PREFIXES = ("collapse/", "repr/", "pfo/", "capacity/", "reset/")
+RETURN_TAGS = {"charts/episodic_return": "episodic return", "eval/episodic_return": "evaluation return"}
 
 
 def read_run(run_dir):
@@ -89,20 +93,33 @@ def plot_band(ax, runs, tag, label, bins=60):
     ax.fill_between(centres, low, high, color=line.get_color(), alpha=0.2)
 
 
+def mark_resets(ax, runs):
+    """A dotted line at each reset (reset/frame) of the runs, in the colour of their variant's last curve."""
+    colour = ax.lines[-1].get_color() if ax.lines else "grey"
+    for run in runs:
+        for frame in run.get("reset/frame", ([], []))[0]:
+            ax.axvline(frame, color=colour, linestyle=":", linewidth=1)
+
+
 def returns_figure(env, variants, path):
-    fig, ax = plt.subplots(figsize=(6.4, 4.0))
-    for variant, runs in sorted(variants.items()):
-        plot_band(ax, runs, "charts/episodic_return", variant)
-    ax.set(title=f"{env}: episodic return (mean, min-max over seeds)", xlabel="environment steps", ylabel="return")
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
+    tags = [tag for tag in RETURN_TAGS if any(tag in run for runs in variants.values() for run in runs)]
+    fig, axes = plt.subplots(1, len(tags), figsize=(6.4 * len(tags), 4.0), squeeze=False)
+    for ax, tag in zip(axes.flat, tags):
+        for variant, runs in sorted(variants.items()):
+            plot_band(ax, runs, tag, variant)
+            mark_resets(ax, runs)
+        ax.set(title=f"{env}: {RETURN_TAGS[tag]} (mean, min-max over seeds)", xlabel="environment steps")
+        ax.set_ylabel("return")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
 
 
-def metrics_figure(env, variants, path):
-    tags = sorted({t for runs in variants.values() for run in runs for t in run if t.startswith(METRIC_PREFIXES)})
+def metrics_figure(env, variants, path, pattern=""):
+    tags = {t for runs in variants.values() for run in runs for t in run if t.startswith(METRIC_PREFIXES)}
+    tags = sorted(t for t in tags if re.search(pattern, t))
     if not tags:
         return False
     cols = 4
@@ -126,9 +143,9 @@ def metrics_figure(env, variants, path):
     return True
 
 
-def window_return(run, start, stop):
-    """Average episodic return between fractions `start` and `stop` of the run's steps; None without episodes."""
-    steps, values = run.get("charts/episodic_return", (np.array([]), np.array([])))
+def window_return(run, start, stop, tag="charts/episodic_return"):
+    """Average of `tag` between fractions `start` and `stop` of the run's steps; None without a value there."""
+    steps, values = run.get(tag, (np.array([]), np.array([])))
     end = run["charts/SPS"][0].max() if "charts/SPS" in run else steps.max(initial=0)
     window = values[(steps >= start * end) & (steps <= stop * end)]
     return float(window.mean()) if len(window) else None
@@ -139,10 +156,12 @@ def mean_std(values):
 
 
 def table(runs_by_env, last_fraction=0.1):
+    with_eval = any("eval/episodic_return" in run for v in runs_by_env.values() for runs in v.values() for run in runs)
+    eval_column = f" eval return, last {last_fraction:.0%} |" if with_eval else ""
     lines = [
         f"| env | variant | runs | return, last {last_fraction:.0%} of training | return, first {last_fraction:.0%} "
-        "| steps | SPS |",
-        "|---|---|---|---|---|---|---|",
+        f"|{eval_column} steps | SPS |",
+        "|---|---|---|---|---|" + "---|" * with_eval + "---|---|",
     ]
     for env, variants in sorted(runs_by_env.items()):
         for variant, runs in sorted(variants.items()):
@@ -154,6 +173,9 @@ def table(runs_by_env, last_fraction=0.1):
             early = [r for r in (window_return(run, 0, last_fraction) for run in runs) if r is not None]
             sps = [run["charts/SPS"][1][-1] for run in runs]
             scores = f"{mean_std(final)} | {mean_std(early)}"
+            if with_eval:
+                evals = [window_return(run, 1 - last_fraction, 1, "eval/episodic_return") for run in runs]
+                scores += f" | {mean_std([r for r in evals if r is not None])}"
             lines.append(f"| {env} | {variant} | {len(final)} | {scores} | {steps} | {np.mean(sps):.0f} |")
     return "\n".join(lines) + "\n"
 
@@ -164,6 +186,7 @@ def main():
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--last-fraction", type=float, default=0.1)
     parser.add_argument("--variants", default="", help="regex: keep the variants it matches")
+    parser.add_argument("--tags", default="", help="regex: the metrics figure keeps the tags it matches")
     args = parser.parse_args()
     runs = collect(args.folders, args.variants)
     if not runs:
@@ -172,7 +195,7 @@ def main():
     for env, variants in runs.items():
         name = env.replace("/", "-")
         returns_figure(env, variants, args.out / f"returns_{name}.png")
-        metrics_figure(env, variants, args.out / f"metrics_{name}.png")
+        metrics_figure(env, variants, args.out / f"metrics_{name}.png", args.tags)
     (args.out / "table.md").write_text(table(runs, args.last_fraction))
     print((args.out / "table.md").read_text(), end="")
     print(f"figures in {args.out}")

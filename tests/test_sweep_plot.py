@@ -4,6 +4,7 @@ import json
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 from conftest import ROOT
 
@@ -81,3 +82,31 @@ def test_sweep_and_plot_on_a_tiny_real_run(tmp_path):
     table = (out / "table.md").read_text()
     assert "| CartPole-v1 | variant=etf | 1 |" in table and "| CartPole-v1 | variant=no-etf | 1 |" in table
     assert len(plot.collect([tmp_path / "sw"], "no-etf")["CartPole-v1"]) == 1
+
+
+def test_plot_evaluation_returns_resets_and_tag_filter(tmp_path):
+    from torch.utils.tensorboard import SummaryWriter
+
+    for start, evals in (("dead", [0.0, 10.0, 30.0]), ("healthy", [0.0, 50.0, 70.0])):
+        writer = SummaryWriter(tmp_path / "sw" / f"start={start},seed=1" / "runs" / "cartpole_swingup__drq__1__0")
+        for frame, value in zip((0, 500, 900), evals):
+            writer.add_scalar("eval/episodic_return", value, frame)
+            writer.add_scalar("charts/episodic_return", value / 2, frame + 100)
+            writer.add_scalar("charts/SPS", 10.0, frame + 100)
+            writer.add_scalar("collapse/action_std", value, frame)
+            writer.add_scalar("reset/mlp1_grad_norm", value, frame)
+        if start == "dead":
+            writer.add_scalar("reset/frame", 400, 400)
+        writer.close()
+        (tmp_path / "sw" / f"start={start},seed=1" / "log.txt").write_text("")
+    runs = plot.collect([tmp_path / "sw"])["cartpole_swingup"]
+    table = plot.table({"cartpole_swingup": runs})
+    assert "| eval return, last 10% |" in table.splitlines()[0]
+    # the last 10% of the run's 1,000 frames holds one evaluation, at 900
+    assert "| cartpole_swingup | start=dead | 1 | 15.00 ± 0.00 | 0.00 ± 0.00 | 30.00 ± 0.00 | 1000 | 10 |" in table
+    fig_path = tmp_path / "returns.png"
+    plot.returns_figure("cartpole_swingup", runs, fig_path)
+    assert fig_path.stat().st_size > 10_000
+    assert plot.metrics_figure("cartpole_swingup", runs, tmp_path / "m.png", "grad_norm|action_std")
+    assert not plot.metrics_figure("cartpole_swingup", runs, tmp_path / "none.png", "no_such_tag")
+    assert "eval return" not in plot.table({"x": {"v": [{"charts/SPS": (np.array([1]), np.array([1.0]))}]}})
