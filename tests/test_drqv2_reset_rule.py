@@ -299,6 +299,18 @@ def test_end_to_end_dead_mlp1_start_is_reset_once_then_escapes(tmp_path):
     assert scalars["collapse/action_std"][300] > 0.0 and scalars["collapse/mlp1_zero_fraction"][300] < 1.0
 
 
+def test_end_to_end_dead_mlp1_start_stays_collapsed_without_the_rule(tmp_path):
+    tiny = [*TINY, "--eval-every-frames", 100, "--dead-mlp1-start", "--no-reset-rule"]
+    result = run_script("drqv2_reset_rule.py", *tiny, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    (run_dir,) = (tmp_path / "runs").iterdir()
+    scalars = read_scalars(run_dir, with_steps=True)
+    assert "reset/frame" not in scalars and "reset/escape_frame" not in scalars
+    assert set(scalars["reset/mlp1_grad_norm"].values()) == {0.0}  # logged every 100 steps: 0 throughout
+    assert set(scalars["collapse/action_std"].values()) == {0.0}
+    assert set(scalars["collapse/mlp1_zero_fraction"].values()) == {1.0}
+
+
 # --- bad input ---------------------------------------------------------------------------------------
 
 
