@@ -1,10 +1,11 @@
 # DrQ-v2 from pixels on the DeepMind Control suite, with the action-collapse reset rule of paper 003
 # ("Understanding Learned Representations and Action Collapse in Visual RL", Section 5.2). Some DrQ-v2
 # agents fall into action collapse: the actor outputs one action whatever the image, its MLP features
-# collapse to a point and the gradient of its mlp1 layer vanishes. The rule watches that gradient norm at
-# every actor update; in each window of m frames (m = the frames over which the exploration noise decays,
-# Proposition 1), unless five consecutive norms exceed 1e-3 ("an escape"), training restarts from scratch.
-# After an escape it never resets again. `--no-reset-rule` is plain DrQ-v2, from this same file.
+# collapse to a point and the gradient of its mlp1 layer vanishes. The rule reads that gradient norm at each
+# evaluation, where the paper computes its metrics (`--reset-check update`: at every actor update); in each window
+# of m frames (m = the frames over which the exploration noise decays, Proposition 1), unless five consecutive
+# norms exceed 1e-3 ("an escape"), training restarts from scratch. After an escape it never resets again.
+# `--no-reset-rule` is plain DrQ-v2, from this same file.
 #
 # Based on DrQ-v2 (Yarats et al. 2021, https://github.com/facebookresearch/drqv2, MIT), `easy` settings,
 # rewritten in CleanRL's single-file shape (tyro Args, TensorBoard under runs/, --track, --capture-video,
@@ -33,6 +34,7 @@ import re
 import time
 from collections import deque
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 import torch
@@ -122,6 +124,10 @@ class Args:
     """an actor mlp1 gradient norm above this counts towards an escape"""
     reset_consecutive: int = 5
     """this many consecutive norms above the threshold are an escape"""
+    reset_check: Literal["eval", "update"] = "eval"
+    """when the rule reads the mlp1 gradient norm: at each evaluation, the norm of the last actor update (the
+    cadence of the paper's Figure 4 metrics), or at every actor update (a fresh actor's first five updates
+    then count as an escape before the collapse that every agent goes through sets in: see the README)"""
     reset_keep_buffer: bool = False
     """keep the replay buffer at a reset (default: clear it, training restarts from scratch)"""
     dead_mlp1_start: bool = False
@@ -496,7 +502,7 @@ def update(agent, optimizers, aug, batch, stddev, args):
 
 
 class ResetRule:
-    """Paper 003's rule on the stream of actor mlp1 gradient norms, one per actor update.
+    """Paper 003's rule on a stream of actor mlp1 gradient norms (one per evaluation, or per actor update).
 
     An escape is `consecutive` norms in a row above `threshold`. Windows of `window` frames start at frame 0
     and at each reset. `update(grad_norm, frame)` returns True when training must be reset: the window has
@@ -523,6 +529,16 @@ class ResetRule:
             self.window_start, self.run, self.resets = frame, 0, self.resets + 1
             return True
         return False
+
+
+def apply_rule(rule, mlp1_grad_norm, frame, writer):
+    """Feed one gradient norm to the rule; log an escape when it happens. Returns whether to reset now."""
+    escaped = rule.escaped
+    reset_now = rule.update(mlp1_grad_norm, frame)
+    if rule.escaped and not escaped:
+        print(f"global_frame={frame}, escaped action collapse")
+        writer.add_scalar("reset/escape_frame", rule.escape_frame, frame)
+    return reset_now
 
 
 @torch.no_grad()
@@ -688,7 +704,10 @@ if __name__ == "__main__":
         trial_step = global_step - trial_start
         stddev = stddev_at(trial_step)
 
+        reset_now = False
         if global_step % eval_every_steps == 0:
+            if args.reset_rule and args.reset_check == "eval" and mlp1_grad_norm is not None:
+                reset_now = apply_rule(rule, mlp1_grad_norm, global_frame, writer)
             eval_start, video = time.time(), [] if args.capture_video else None
             eval_return, eval_length = evaluate(
                 eval_env, agent, args.num_eval_episodes, args.frame_stack, device, video
@@ -718,16 +737,11 @@ if __name__ == "__main__":
                 action = sample_action(mu, stddev)[0].cpu().numpy()
 
         # ALGO LOGIC: training.
-        reset_now = False
         if trial_step >= seed_steps and global_step % args.update_every_steps == 0:
             batch = tuple(torch.as_tensor(x, device=device) for x in rb.sample(args.batch_size))
             logs, mlp1_grad_norm = update(agent, optimizers, aug, batch, stddev, args)
-            if args.reset_rule:
-                escaped = rule.escaped
-                reset_now = rule.update(mlp1_grad_norm, global_frame)
-                if rule.escaped and not escaped:
-                    print(f"global_frame={global_frame}, escaped action collapse")
-                    writer.add_scalar("reset/escape_frame", rule.escape_frame, global_frame)
+            if args.reset_rule and args.reset_check == "update":
+                reset_now = apply_rule(rule, mlp1_grad_norm, global_frame, writer)
 
         # TRY NOT TO MODIFY: execute the game and log data.
         frame, reward, discount, done = env.step(action)
@@ -751,7 +765,7 @@ if __name__ == "__main__":
             writer.add_scalar("reset/frame", global_frame, global_frame)
             writer.add_text("reset/reason", f"frame {global_frame}: {reason}", global_frame)
             optimizers = reset_training(agent, optimizers, rb, args.lr, args.reset_keep_buffer)
-            trial_start, logs = global_step + 1, None
+            trial_start, logs, mlp1_grad_norm = global_step + 1, None, None
         if done or reset_now:
             frame = env.reset()
             rb.add(frame, first=True)
