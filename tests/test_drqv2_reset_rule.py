@@ -254,7 +254,7 @@ TAGS = {
 def test_end_to_end_run_with_forced_resets_logs_tags_and_saves_model(tmp_path):
     # a threshold no norm reaches: never an escape, so a reset at the end of every 160-frame window
     result = run_script("drqv2_reset_rule.py", *TINY, "--reset-window", 160, "--reset-threshold", 1e9, "--save-model",
-                        cwd=tmp_path)  # fmt: skip
+                        "--reset-check", "update", cwd=tmp_path)  # fmt: skip
     assert result.returncode == 0, result.stderr
     (run_dir,) = (tmp_path / "runs").iterdir()
     scalars = read_scalars(run_dir)
@@ -272,7 +272,9 @@ def test_end_to_end_run_with_forced_resets_logs_tags_and_saves_model(tmp_path):
 
 
 def test_end_to_end_healthy_agent_escapes_and_is_never_reset(tmp_path):
-    result = run_script("drqv2_reset_rule.py", *TINY, "--reset-window", 160, "--capture-video", cwd=tmp_path)
+    result = run_script(
+        "drqv2_reset_rule.py", *TINY, "--reset-window", 160, "--reset-check", "update", "--capture-video", cwd=tmp_path
+    )
     assert result.returncode == 0, result.stderr
     assert not result.stderr.strip(), result.stderr  # no warnings
     assert len(list((tmp_path / "videos").glob("*/eval_*.mp4"))) == 2  # the first episode of each evaluation
@@ -284,7 +286,7 @@ def test_end_to_end_healthy_agent_escapes_and_is_never_reset(tmp_path):
 
 
 def test_end_to_end_dead_mlp1_start_is_reset_once_then_escapes(tmp_path):
-    tiny = [*TINY, "--eval-every-frames", 100, "--reset-window", 160, "--dead-mlp1-start"]
+    tiny = [*TINY, "--eval-every-frames", 100, "--reset-window", 160, "--dead-mlp1-start", "--reset-check", "update"]
     result = run_script("drqv2_reset_rule.py", *tiny, cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     (run_dir,) = (tmp_path / "runs").iterdir()
@@ -297,6 +299,18 @@ def test_end_to_end_dead_mlp1_start_is_reset_once_then_escapes(tmp_path):
     (escape,) = scalars["reset/escape_frame"].values()
     assert 202 <= escape <= 240
     assert scalars["collapse/action_std"][300] > 0.0 and scalars["collapse/mlp1_zero_fraction"][300] < 1.0
+
+
+def test_end_to_end_the_rule_reads_the_norm_at_evaluations_by_default(tmp_path):
+    tiny = [*TINY, "--num-train-frames", 500, "--eval-every-frames", 40, "--reset-window", 240, "--dead-mlp1-start"]
+    result = run_script("drqv2_reset_rule.py", *tiny, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    (run_dir,) = (tmp_path / "runs").iterdir()
+    scalars = read_scalars(run_dir, with_steps=True)
+    # readings at evaluations 80..240 (the first update is at frame 40, after that evaluation): all 0, reset at 240
+    assert list(scalars["reset/frame"]) == [240]
+    # the fresh agent updates from frame 284: readings at 320, 360, 400, 440, 480 make the escape
+    assert list(scalars["reset/escape_frame"]) == [480]
 
 
 def test_end_to_end_dead_mlp1_start_stays_collapsed_without_the_rule(tmp_path):
