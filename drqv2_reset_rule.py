@@ -23,6 +23,7 @@
 #   counts frames per second of training, evaluation time excluded; `--max-episode-frames` (for tests);
 # - the reset rule (`reset/`): a reset re-draws every weight, the optimizers, empties the buffer, cuts the running
 #   episode (not logged) and restarts the seed phase, uniform exploration and the stddev schedule;
+#   `--dead-mlp1-start` starts from a collapsed actor, to see the rule work;
 # - the Figure 4 collapse metrics of the actor's mlp0/mlp1/mlp2 on a replay batch (`collapse/`);
 # - bad input (unknown task, impossible sizes) stops with one line.
 import os
