@@ -6,7 +6,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OMP_NUM_THREADS=1 python scripts/sweep.py \
-  "python drqv2_reset_rule.py --env-id cartpole_swingup --seed {seed} --num-train-frames 22000 \
+  "python drqv2_reset_rule.py --env-id cartpole_swingup --{start} --seed {seed} --num-train-frames 22000 \
 --stddev-schedule linear(1.0,0.1,10000) --eval-every-frames 1000 --num-eval-episodes 1 --batch-size 64 \
 --fast-render --replay-buffer-size 22000" \
-  --grid seed=2,3 --out sweeps/drqv2_reset_natural --workers "${WORKERS:-2}"
+  --grid start=no-dead-mlp1-start seed=2,3 --out sweeps/drqv2_reset_natural --workers "${WORKERS:-2}"
