@@ -9,7 +9,7 @@
 # the gradient norm at an evaluation every 1,000 frames (paper: 10,000), 20 readings a window as in the paper.
 # Also batch 64 (an update takes 0.39 s instead of 3.0 s at 256), 1 evaluation episode, --fast-render, a replay
 # capacity that holds the whole run. Then:
-#   python scripts/plot.py sweeps/drqv2_reset_demo --out docs/drqv2_reset_demo
+#   python scripts/plot.py sweeps/drqv2_reset_demo --out docs/drqv2_reset_demo --tags 'action_std|mlp1_|reset/'
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OMP_NUM_THREADS=1 python scripts/sweep.py \

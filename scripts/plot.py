@@ -78,7 +78,7 @@ def binned(steps, values, edges):
     return out
 
 
-def plot_band(ax, runs, tag, label, bins=60):
+def plot_band(ax, runs, tag, label, colour, bins=60):
     """Mean over runs with a min-max band, for one tag of one variant."""
     runs = [run[tag] for run in runs if tag in run and len(run[tag][0])]
     if not runs:
@@ -89,13 +89,18 @@ def plot_band(ax, runs, tag, label, bins=60):
     with warnings.catch_warnings():  # bins before a run's first event are NaN in every run: left blank
         warnings.simplefilter("ignore", RuntimeWarning)
         mean, low, high = np.nanmean(curves, 0), np.nanmin(curves, 0), np.nanmax(curves, 0)
-    (line,) = ax.plot(centres, mean, label=f"{label} (n={len(runs)})")
-    ax.fill_between(centres, low, high, color=line.get_color(), alpha=0.2)
+    sparse = np.count_nonzero(np.isfinite(mean)) < 3  # e.g. reset/frame: a lone point needs a marker to show
+    ax.plot(centres, mean, label=f"{label} (n={len(runs)})", color=colour, marker="o" if sparse else None)
+    ax.fill_between(centres, low, high, color=colour, alpha=0.2)
 
 
-def mark_resets(ax, runs):
-    """A dotted line at each reset (reset/frame) of the runs, in the colour of their variant's last curve."""
-    colour = ax.lines[-1].get_color() if ax.lines else "grey"
+def colours(variants):
+    """One colour per variant, the same in every panel (a variant with no data in a panel keeps its colour)."""
+    return {variant: f"C{i % 10}" for i, variant in enumerate(sorted(variants))}
+
+
+def mark_resets(ax, runs, colour):
+    """A dotted line at each reset (reset/frame) of the runs."""
     for run in runs:
         for frame in run.get("reset/frame", ([], []))[0]:
             ax.axvline(frame, color=colour, linestyle=":", linewidth=1)
@@ -104,10 +109,11 @@ def mark_resets(ax, runs):
 def returns_figure(env, variants, path):
     tags = [tag for tag in RETURN_TAGS if any(tag in run for runs in variants.values() for run in runs)]
     fig, axes = plt.subplots(1, len(tags), figsize=(6.4 * len(tags), 4.0), squeeze=False)
+    colour = colours(variants)
     for ax, tag in zip(axes.flat, tags):
         for variant, runs in sorted(variants.items()):
-            plot_band(ax, runs, tag, variant)
-            mark_resets(ax, runs)
+            plot_band(ax, runs, tag, variant, colour[variant])
+            mark_resets(ax, runs, colour[variant])
         ax.set(title=f"{env}: {RETURN_TAGS[tag]} (mean, min-max over seeds)", xlabel="environment steps")
         ax.set_ylabel("return")
         ax.grid(alpha=0.3)
@@ -125,16 +131,20 @@ def metrics_figure(env, variants, path, pattern=""):
     cols = 4
     rows = math.ceil(len(tags) / cols)
     fig, axes = plt.subplots(rows, cols, figsize=(4 * cols, 2.8 * rows), squeeze=False)
+    colour = colours(variants)
     for ax, tag in zip(axes.flat, tags):
         for variant, runs in sorted(variants.items()):
-            plot_band(ax, runs, tag, variant)
+            plot_band(ax, runs, tag, variant, colour[variant])
         ax.set_title(tag, fontsize=10)
+        if tag.endswith("grad_norm"):  # spans orders of magnitude and reaches 0 (a collapsed or saturated actor)
+            ax.set_yscale("symlog", linthresh=1e-8)
         ax.set_xlabel("environment steps", fontsize=8)
         ax.tick_params(labelsize=7)
         ax.grid(alpha=0.3)
     for ax in axes.flat[len(tags) :]:
         ax.axis("off")
-    handles, labels = axes.flat[0].get_legend_handles_labels()
+    legend = {label: h for ax in axes.flat for h, label in zip(*ax.get_legend_handles_labels())}  # every variant
+    labels, handles = list(legend), list(legend.values())
     fig.legend(handles, labels, loc="lower center", ncol=max(1, len(labels)), fontsize=10)
     fig.suptitle(f"{env}: per-iteration metrics (mean, min-max over seeds)")
     fig.tight_layout(rect=(0, 0.04, 1, 1))
