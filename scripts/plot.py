@@ -34,6 +34,27 @@ METRIC_PREFIXES = ("collapse/", "repr/", "pfo/", "capacity/", "reset/")
 RETURN_TAGS = {"charts/episodic_return": "episodic return", "eval/episodic_return": "evaluation return"}
 
 
+class Parser(argparse.ArgumentParser):
+    def error(self, message):  # bad input: one line on stderr, no usage block
+        raise SystemExit(f"error: {message} (see --help)")
+
+
+def check_args(args):
+    """Stop with one line at the first bad argument, before reading any run."""
+    for flag in ("variants", "tags"):
+        try:
+            re.compile(getattr(args, flag))
+        except re.error as problem:
+            raise SystemExit(f"error: --{flag} {getattr(args, flag)!r} is not a regular expression ({problem})") from None
+    missing = [str(folder) for folder in args.folders if not folder.is_dir()]
+    if missing:
+        raise SystemExit(f"error: no such folder: {', '.join(missing)}")
+    if not 0 < args.last_fraction <= 1:
+        raise SystemExit(f"error: --last-fraction {args.last_fraction} must be in (0, 1]")
+    if args.out.exists() and not args.out.is_dir():
+        raise SystemExit(f"error: --out {args.out} is a file; give a folder")
+
+
 def read_run(run_dir):
     """{tag: (steps, values)} of one TensorBoard run directory."""
     accumulator = EventAccumulator(str(run_dir), size_guidance={"scalars": 0})
@@ -191,13 +212,14 @@ def table(runs_by_env, last_fraction=0.1):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = Parser(description=__doc__.splitlines()[0])
     parser.add_argument("folders", nargs="+", type=Path)
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--last-fraction", type=float, default=0.1)
     parser.add_argument("--variants", default="", help="regex: keep the variants it matches")
     parser.add_argument("--tags", default="", help="regex: the metrics figure keeps the tags it matches")
     args = parser.parse_args()
+    check_args(args)
     runs = collect(args.folders, args.variants)
     if not runs:
         raise SystemExit(f"error: no TensorBoard runs below {', '.join(map(str, args.folders))}")

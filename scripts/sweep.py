@@ -31,6 +31,11 @@ from tqdm import tqdm
 ROOT = Path(__file__).resolve().parents[1]
 
 
+class Parser(argparse.ArgumentParser):
+    def error(self, message):  # bad input: one line on stderr, no usage block
+        raise SystemExit(f"error: {message} (see --help)")
+
+
 def parse_axis(spec):
     """'seed=1:5' -> ('seed', ['1', ..., '5']); 'variant=etf,no-etf' -> ('variant', ['etf', 'no-etf'])."""
     key, sep, values = spec.partition("=")
@@ -41,7 +46,20 @@ def parse_axis(spec):
         if not (first.isdigit() and last.isdigit()) or int(first) > int(last):
             raise SystemExit(f"error: --grid range {spec!r} must be two integers FIRST:LAST with FIRST <= LAST")
         return key, [str(v) for v in range(int(first), int(last) + 1)]
-    return key, values.split(",")
+    values = values.split(",")
+    if "" in values or len(set(values)) < len(values):
+        raise SystemExit(f"error: --grid entry {spec!r} has an empty or repeated value; write KEY=V1,V2,...")
+    return key, values
+
+
+def parse_grid(specs):
+    """The axes of --grid, each key once."""
+    axes = [parse_axis(spec) for spec in specs]
+    keys = [key for key, _ in axes]
+    for key in keys:
+        if keys.count(key) > 1:
+            raise SystemExit(f"error: --grid key {key!r} is given more than once; list its values in one entry")
+    return axes
 
 
 def expand_grid(template, axes):
@@ -54,6 +72,8 @@ def expand_grid(template, axes):
             command = template.format(**assignment)
         except KeyError as missing:
             raise SystemExit(f"error: the command uses {{{missing.args[0]}}} but --grid has no such key") from None
+        except (IndexError, ValueError, AttributeError) as problem:
+            raise SystemExit(f"error: the command {template!r} is not a template ({problem}); use {{KEY}}") from None
         runs.append((",".join(f"{k}={v}" for k, v in assignment.items()), command))
     unused = [key for key in keys if "{" + key + "}" not in template]
     if unused:
@@ -62,8 +82,13 @@ def expand_grid(template, axes):
 
 
 def absolute_files(command, base):
-    """Arguments that name an existing file relative to `base` become absolute, so a run can start elsewhere."""
-    return [str((base / arg).resolve()) if (base / arg).is_file() else arg for arg in shlex.split(command)]
+    """Arguments that name an existing file relative to `base` become absolute, so a run can start elsewhere;
+    symlinks are kept (a venv's bin/python is a symlink to the base interpreter, which lacks the venv's packages)."""
+    try:
+        args = shlex.split(command)
+    except ValueError as problem:
+        raise SystemExit(f"error: the command {command!r} cannot be split into arguments: {problem}") from None
+    return [os.path.abspath(base / arg) if (base / arg).is_file() else arg for arg in args]
 
 
 def is_finished(run_dir):
@@ -104,16 +129,14 @@ def run_submitit(jobs, args):
         executor = submitit.DebugExecutor(folder=args.out / "submitit")
     else:
         executor = submitit.AutoExecutor(folder=args.out / "submitit", cluster="slurm")
-        executor.update_parameters(
-            slurm_partition=args.partition, timeout_min=args.time_min, cpus_per_task=args.cpus_per_task
-        )
+        executor.update_parameters(slurm_partition=args.partition, timeout_min=args.time_min, cpus_per_task=args.cpus_per_task)
     submitted = [(run_dir, executor.submit(run_one, command, run_dir)) for run_dir, command in jobs]
     for run_dir, job in tqdm(submitted, desc="runs", unit="run"):
         yield run_dir, job.result()
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = Parser(description=__doc__.splitlines()[0])
     parser.add_argument("command", help="command template with {key} for each --grid key")
     parser.add_argument("--grid", nargs="+", required=True, metavar="KEY=VALUES")
     parser.add_argument("--out", type=Path, required=True, help="folder of the sweep's runs")
@@ -126,7 +149,7 @@ def main():
     if args.workers < 1:
         raise SystemExit("error: --workers must be at least 1")
 
-    runs = expand_grid(args.command, [parse_axis(spec) for spec in args.grid])
+    runs = expand_grid(args.command, parse_grid(args.grid))
     jobs = [(args.out / name, absolute_files(command, Path.cwd())) for name, command in runs]
     todo = [(run_dir, command) for run_dir, command in jobs if not is_finished(run_dir)]
     print(f"{len(jobs)} runs, {len(jobs) - len(todo)} already finished, {len(todo)} to run", flush=True)

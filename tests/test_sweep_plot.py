@@ -6,7 +6,7 @@ import sys
 
 import numpy as np
 import pytest
-from conftest import ROOT
+from conftest import ROOT, assert_stops_with_one_line
 
 sys.path.insert(0, str(ROOT / "scripts"))
 import plot  # noqa: E402
@@ -14,9 +14,7 @@ import sweep  # noqa: E402
 
 
 def run_sweep(*args, cwd):
-    return subprocess.run(
-        [sys.executable, str(ROOT / "scripts" / "sweep.py"), *args], cwd=cwd, capture_output=True, text=True
-    )
+    return subprocess.run([sys.executable, str(ROOT / "scripts" / "sweep.py"), *args], cwd=cwd, capture_output=True, text=True)
 
 
 def test_grid_expansion():
@@ -31,6 +29,45 @@ def test_grid_expansion():
         sweep.expand_grid("python x.py {env}", axes)
     with pytest.raises(SystemExit, match="FIRST <= LAST"):
         sweep.parse_axis("seed=5:1")
+
+
+def test_the_command_keeps_the_venv_python(tmp_path):
+    """Issue #12: the venv's python (a symlink to the base interpreter) runs the job, not the interpreter it links to."""
+    (tmp_path / "job.py").write_text("import sys\nprint(sys.prefix)\n")
+    result = run_sweep(f"{sys.executable} job.py --n {{n}}", "--grid", "n=1:2", "--out", "out", cwd=tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    for n in (1, 2):
+        assert json.loads((tmp_path / f"out/n={n}/status.json").read_text())["command"].startswith(sys.executable)
+        assert (tmp_path / f"out/n={n}/log.txt").read_text() == sys.prefix + "\n"
+
+
+BAD_INPUTS = {  # case: (script, arguments, what the one line says)
+    "empty values": ("sweep.py", ["x {seed}", "--grid", "seed=", "--out", "out"], "'seed=' is not KEY=V1,V2"),
+    "reversed range": ("sweep.py", ["x {seed}", "--grid", "seed=5:1", "--out", "out"], "FIRST <= LAST"),
+    "repeated key": ("sweep.py", ["x {a}", "--grid", "a=1", "a=2", "--out", "out"], "'a' is given more than once"),
+    "no =": ("sweep.py", ["x {seed}", "--grid", "seed", "--out", "out"], "'seed' is not KEY=V1,V2"),
+    "empty value": ("sweep.py", ["x {seed}", "--grid", "seed=1,,2", "--out", "out"], "empty or repeated value"),
+    "repeated value": ("sweep.py", ["x {seed}", "--grid", "seed=1,1", "--out", "out"], "empty or repeated value"),
+    "unknown key": ("sweep.py", ["x {env}", "--grid", "seed=1", "--out", "out"], "uses {env} but --grid has no"),
+    "unused key": ("sweep.py", ["x", "--grid", "seed=1", "--out", "out"], "do not appear in the command"),
+    "bad template": ("sweep.py", ["x {seed", "--grid", "seed=1", "--out", "out"], "is not a template"),
+    "unclosed quote": ("sweep.py", ["x '{seed}", "--grid", "seed=1", "--out", "out"], "No closing quotation"),
+    "no --out": ("sweep.py", ["x {seed}", "--grid", "seed=1"], "required: --out"),
+    "no workers": ("sweep.py", ["x {seed}", "--grid", "seed=1", "--out", "out", "--workers", "0"], "--workers"),
+    "bad --tags": ("plot.py", [".", "--out", "out", "--tags", "["], "--tags '[' is not a regular expression"),
+    "bad --variants": ("plot.py", [".", "--out", "out", "--variants", "(a"], "--variants '(a' is not a regular"),
+    "missing folder": ("plot.py", ["nowhere", "--out", "out"], "no such folder: nowhere"),
+    "no runs": ("plot.py", [".", "--out", "out"], "no TensorBoard runs below ."),
+    "bad --last-fraction": ("plot.py", [".", "--out", "out", "--last-fraction", "0"], "must be in (0, 1]"),
+}
+
+
+@pytest.mark.parametrize("case", BAD_INPUTS)
+def test_bad_input_stops_with_one_line(case, tmp_path):
+    script, args, message = BAD_INPUTS[case]
+    result = subprocess.run([sys.executable, ROOT / "scripts" / script, *args], cwd=tmp_path, capture_output=True, text=True)
+    assert_stops_with_one_line(result, message, tmp_path)
+    assert not (tmp_path / "out").exists()
 
 
 def test_resume_and_failure_reporting(tmp_path):
@@ -80,7 +117,7 @@ def test_sweep_and_plot_on_a_tiny_real_run(tmp_path):
         data = (out / name).read_bytes()
         assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 10_000
     table = (out / "table.md").read_text()
-    assert "| CartPole-v1 | variant=etf | 1 |" in table and "| CartPole-v1 | variant=no-etf | 1 |" in table
+    assert "| CartPole-v1 | variant=etf |" in table and "| CartPole-v1 | variant=no-etf |" in table
     assert len(plot.collect([tmp_path / "sw"], "no-etf")["CartPole-v1"]) == 1
 
 
