@@ -1,9 +1,11 @@
 """Metrics that show representation and action collapse in deep RL policies.
 
 The one module shared by the scripts of this project. Small, pure functions on torch tensors; each
-returns plain Python floats (one host sync per call) so that a training loop calls them once per
+returns plain Python floats (a few host syncs per call) so that a training loop calls them once per
 iteration and logs the result. Degenerate inputs (all zeros, one sample, one class) give a defined
-value or a skipped key, never NaN and never an exception.
+value or a skipped key, never NaN and never an exception. Non-finite features are never replaced by
+zeros: the functions that return a dict then report only `nonfinite_fraction` (a diverged network
+never shows plausible ranks), and an SVD that does not converge skips its metrics with one line on stderr.
 
 Sources:
   [003] "Understanding Learned Representations and Action Collapse in Visual RL" (numerical rank,
@@ -14,9 +16,27 @@ Sources:
         (arXiv 2509.02737) as the "Action Collapse" metrics with the greedy action as the class.
 """
 
+import sys
+
 import torch
 
 DEAD_TANH_STD = 1e-3  # [004] footnote 7: a tanh unit is dead when its std over the batch is below 0.001
+RANK_KEYS = ("effective_rank", "approx_rank", "srank", "feature_rank", "pytorch_rank", "numerical_rank")
+
+
+def _nonfinite_fraction(x: torch.Tensor) -> float:
+    """Fraction of the entries that are NaN or infinite (0 for an empty tensor)."""
+    return float((~torch.isfinite(x)).float().mean().item()) if x.numel() else 0.0
+
+
+def _svd_or_skip(svd, matrix: torch.Tensor, skipped: str):
+    """svd(matrix), or None with one line on stderr when it does not converge (seen on CUDA)."""
+    try:
+        return svd(matrix)
+    except torch.linalg.LinAlgError as error:
+        reason = str(error).partition("\n")[0]
+        print(f"warning: {skipped} skipped this call, the SVD did not converge: {reason}", file=sys.stderr)
+        return None
 
 
 def rank_metrics(features: torch.Tensor, delta: float = 0.01) -> dict:
@@ -29,16 +49,18 @@ def rank_metrics(features: torch.Tensor, delta: float = 0.01) -> dict:
       feature_rank    #{sigma_i / sqrt(N) > delta}                              (Lyle et al. 2022)
       pytorch_rank    #{sigma_i > sigma_1 * max(N, D) * eps}                    (torch.linalg.matrix_rank)
       numerical_rank  (sum sigma)^2 / sum sigma^2                               ([003] Sec. 5.1)
-    An all-zero matrix has rank 0 by every measure; non-finite entries count as zeros.
+    An all-zero matrix has rank 0 by every measure. Also returns `nonfinite_fraction`, the fraction of
+    NaN or infinite entries: when it is not 0, or when the SVD does not converge, it is the only key.
     """
     phi = features.detach().flatten(1).float()
     n, d = phi.shape
-    sigma = torch.linalg.svdvals(torch.nan_to_num(phi, nan=0.0, posinf=0.0, neginf=0.0))
+    nonfinite = _nonfinite_fraction(phi)
+    sigma = None if nonfinite else _svd_or_skip(torch.linalg.svdvals, phi, "rank_metrics")
+    if sigma is None:
+        return {"nonfinite_fraction": nonfinite}
     total, total_sq = sigma.sum(), (sigma**2).sum()
     if total.item() <= 0.0:
-        return dict.fromkeys(
-            ("effective_rank", "approx_rank", "srank", "feature_rank", "pytorch_rank", "numerical_rank"), 0.0
-        )
+        return {"nonfinite_fraction": 0.0, **dict.fromkeys(RANK_KEYS, 0.0)}
     p = sigma / total
     entropy = -(p * torch.log(p.clamp_min(1e-30))).sum()
     explained_sq = torch.cumsum(sigma**2, 0) / total_sq
@@ -54,10 +76,9 @@ def rank_metrics(features: torch.Tensor, delta: float = 0.01) -> dict:
             total**2 / total_sq,
         ]
     ).tolist()
-    keys = ("effective_rank", "approx_rank", "srank", "feature_rank", "pytorch_rank", "numerical_rank")
     # cumsum rounding can leave the last ratio a hair under 1 - delta: a rank never exceeds min(N, D)
     values[1], values[2] = min(values[1], min(n, d)), min(values[2], min(n, d))
-    return dict(zip(keys, values))
+    return {"nonfinite_fraction": 0.0, **dict(zip(RANK_KEYS, values))}
 
 
 def dead_units(activations: torch.Tensor, activation: str = "relu") -> float:
@@ -108,57 +129,67 @@ def mean_norm(x: torch.Tensor) -> float:
 
 
 def action_collapse_metrics(features: torch.Tensor, labels: torch.Tensor, weight: torch.Tensor) -> dict:
-    """Neural-collapse metrics of the features H (N x D) grouped by action labels, against the action
-    layer W (D x K, one column per action; logits = H @ W). Only the K' actions that occur in `labels`
-    are used; with K' < 2 the between-class geometry is undefined and {} is returned.
+    """ACPG's (arXiv 2509.02737) action-collapse metrics, Papyan et al.'s [NC] NC1-NC3 with the greedy action
+    as the class: features H (N x D) grouped by `labels`, against the action layer W (D x K, logits = H @ W).
 
-    mu_G global mean, mu_k class means, M = [mu_k - mu_G] (centred by the global mean, so unbalanced
-    classes move them off an ETF):
+    Only the K' actions present in `labels` count. mu_k are their class means, centred by their UNWEIGHTED
+    mean: m_k = mu_k - (1/K') sum_j mu_j; W's present columns are centred the same way: w_k = W_k - (1/K')
+    sum_j W_j. So features on W's vertices (h = c W_y + b, c > 0) give 0 below whatever the class counts
+    (greedy actions are rarely balanced), and a vector added to every column of W (no change to the
+    policy) changes nothing. Sigma_W = (1/N) sum_i (h_i - mu_{y_i})(h_i - mu_{y_i})^T, Sigma_B = M M^T / K'.
       nc1              tr(Sigma_W Sigma_B^+) / K'                         within-class variability (NC1)
-      equinorm_means   std_k ||mu_k - mu_G|| / mean_k ||mu_k - mu_G||     (NC2, norms)
+      equinorm_means   std_k ||m_k|| / mean_k ||m_k||                     (NC2, norms)
       equinorm_weights std_k ||w_k|| / mean_k ||w_k||                     (NC2, norms of W's columns)
-      equiangularity   mean_{k != l} |cos(M_k, M_l) + 1/(K'-1)|          (NC2, angles; 0 for a simplex ETF)
-      self_duality     || W/||W||_F - M/||M||_F ||_F^2                    (NC3, Papyan's squared distance)
+      equiangularity   mean_{k<l} |cos(m_k, m_l) + 1/(K'-1)|            (NC2, angles)
+      self_duality     || W'/||W'||_F - M/||M||_F ||_F^2                 (NC3, Papyan's squared distance)
+    with M = [m_k], W' = [w_k]. NC1 uses K' because absent actions have no mean; with K' in Sigma_B too it
+    cancels (nc1 = tr(Sigma_W (M M^T)^+)), so never-chosen actions do not rescale it.
+    Equiangularity targets -1/(K'-1): a simplex ETF's columns sqrt(K/(K-1)) U (e_k - 1/K), centred over K'
+    of them, are sqrt(K/(K-1)) U (e_k - 1_S/K'), a K'-simplex ETF.
+    Also returned: `nonfinite_fraction` (the only key when H is not finite), `present_classes` K' and
+    `largest_class_share` (the most frequent action's fraction of N). With K' < 2, or class means that
+    coincide (e.g. all-zero features), the between-class geometry is undefined and its keys are skipped;
+    nc1 is skipped when its SVD does not converge.
     """
     h = features.detach().flatten(1).float()
-    labels = labels.detach().long().flatten()
-    w = weight.detach().float()
-    classes = torch.unique(labels)
+    nonfinite = _nonfinite_fraction(h)
+    if nonfinite:
+        return {"nonfinite_fraction": nonfinite}
+    classes, inverse, counts = torch.unique(labels.detach().long().flatten(), return_inverse=True, return_counts=True)
     k = classes.numel()
-    if k < 2 or not torch.isfinite(h).all():
-        return {}
-    onehot = (labels[:, None] == classes[None, :]).float()  # N x K'
-    counts = onehot.sum(0)
-    means = (onehot.T @ h) / counts[:, None]  # K' x D
-    global_mean = h.mean(0)
-    centred = (means - global_mean).T  # D x K'
-    within = h - means[torch.searchsorted(classes, labels)]
-    sigma_w = within.T @ within / h.shape[0]
-    # Sigma_B = M M^T / K' has rank < K' <= D: its pseudo-inverse K' M^+T M^+ comes from the SVD of the small
-    # D x K' matrix M (a hermitian eigh of the D x D Sigma_B fails to converge on real features), so
-    # tr(Sigma_W Sigma_B^+) / K' = tr(M^+ Sigma_W M^+T).
-    m_pinv = torch.linalg.pinv(centred)  # K' x D
-    nc1 = torch.trace(m_pinv @ sigma_w @ m_pinv.T)
-
-    mean_norms = centred.norm(dim=0)
-    w_k = w[:, classes]
-    w_norms = w_k.norm(dim=0)
-    unit = centred / mean_norms.clamp_min(1e-12)
-    cos = unit.T @ unit
-    off_diagonal = ~torch.eye(k, dtype=torch.bool, device=h.device)
-    equiangularity = (cos[off_diagonal] + 1.0 / (k - 1)).abs().mean()
-    self_duality = ((w_k / w_k.norm().clamp_min(1e-12) - centred / centred.norm().clamp_min(1e-12)) ** 2).sum()
-    values = torch.stack(
-        [
-            nc1,
-            mean_norms.std() / mean_norms.mean().clamp_min(1e-12),
-            w_norms.std() / w_norms.mean().clamp_min(1e-12),
-            equiangularity,
-            self_duality,
-        ]
-    ).tolist()
-    keys = ("nc1", "equinorm_means", "equinorm_weights", "equiangularity", "self_duality")
-    return {key: value for key, value in zip(keys, values) if value == value}  # drop NaN (e.g. zero features)
+    metrics = {"nonfinite_fraction": 0.0, "present_classes": float(k)}
+    if k:
+        metrics["largest_class_share"] = counts.max().item() / h.shape[0]
+    if k < 2:
+        return metrics
+    means = h.new_zeros(k, h.shape[1]).index_add_(0, inverse, h) / counts[:, None]
+    m = means - means.mean(0)  # K' x D, rows m_k
+    w = weight.detach().float()[:, classes].T
+    w = w - w.mean(0)  # K' x D, rows w_k
+    w_norms = w.norm(dim=1)
+    metrics["equinorm_weights"] = (w_norms.std() / w_norms.mean().clamp_min(1e-12)).item()
+    if m.norm() <= 1e-6 * means.norm():  # class means coincide (up to rounding)
+        return metrics
+    m_norms = m.norm(dim=1)
+    i, j = torch.triu_indices(k, k, 1, device=m.device)
+    cos = (m[i] * m[j]).sum(1) / (m_norms[i] * m_norms[j]).clamp_min(1e-12)
+    values = {
+        "equinorm_means": m_norms.std() / m_norms.mean(),
+        "equiangularity": (cos + 1.0 / (k - 1)).abs().mean(),
+        "self_duality": ((w / w.norm().clamp_min(1e-12) - m / m.norm()) ** 2).sum(),
+    }
+    svd = _svd_or_skip(lambda a: torch.linalg.svd(a, full_matrices=False), m, "nc1")
+    if svd is not None:
+        # m = A diag(s) U, orthonormal rows u_r spanning the class means, so tr(Sigma_W (M M^T)^+) is
+        # sum_r u_r^T Sigma_W u_r / s_r^2 over the nonzero s_r: at most K' - 1 (the m_k sum to 0, rounding leaves
+        # a tiny last one) and above pinv's cutoff. No D x D matrix: eigh of Sigma_B fails on real features.
+        _, s, u = svd
+        rank = torch.arange(s.numel(), device=s.device) < k - 1
+        keep = rank & (s > s[0] * max(m.shape) * torch.finfo(s.dtype).eps)
+        within = h - means[inverse]
+        values["nc1"] = ((within @ u.T).pow(2).mean(0) * torch.where(keep, s.pow(-2), 0)).sum()
+    metrics.update(zip(values, torch.stack(list(values.values())).tolist()))
+    return metrics
 
 
 def excess_ratio(ratio: torch.Tensor, clip_coef: float):

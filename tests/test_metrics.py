@@ -5,6 +5,7 @@ import math
 import pytest
 import torch
 
+import metrics_common
 from metrics_common import (
     action_collapse_metrics,
     dead_units,
@@ -22,7 +23,7 @@ RANK_KEYS = {"effective_rank", "approx_rank", "srank", "feature_rank", "pytorch_
 
 def test_ranks_of_identity_are_full():
     ranks = rank_metrics(torch.eye(16))
-    assert set(ranks) == RANK_KEYS
+    assert set(ranks) == RANK_KEYS | {"nonfinite_fraction"} and ranks["nonfinite_fraction"] == 0.0
     for key in ("approx_rank", "srank", "feature_rank", "pytorch_rank"):
         assert ranks[key] == 16
     assert ranks["effective_rank"] == pytest.approx(16, rel=1e-5)
@@ -112,40 +113,165 @@ def test_mean_norm():
     assert mean_norm(torch.zeros(0, 2)) == 0.0
 
 
-@pytest.mark.parametrize("k,d", [(2, 8), (4, 16), (6, 64)])
-def test_perfect_collapse_on_etf_gives_zero(k, d):
-    torch.manual_seed(k)
-    w = simplex_etf(d, k)
-    labels = torch.arange(k).repeat(10)  # balanced classes
-    features = 3.0 * w.T[labels] + 0.5  # every feature on its action's vertex, plus a common offset
-    nc = action_collapse_metrics(features, labels, w)
-    assert nc["nc1"] == pytest.approx(0.0, abs=1e-6)
-    assert nc["equiangularity"] == pytest.approx(0.0, abs=1e-5)
-    assert nc["equinorm_means"] == pytest.approx(0.0, abs=1e-5)
-    assert nc["equinorm_weights"] == pytest.approx(0.0, abs=1e-5)
-    assert nc["self_duality"] == pytest.approx(0.0, abs=1e-5)
+# --- non-finite features and SVD failures ---------------------------------------------------------
 
 
-def test_unbalanced_or_noisy_classes_move_off_the_etf():
+def test_nonfinite_features_skip_ranks_and_collapse_metrics():
+    """A diverged network must not read as plausible ranks: no zero-filling, only the non-finite fraction."""
+    phi = torch.randn(8, 4)
+    phi[0, 0], phi[3, 2] = float("nan"), float("inf")
+    assert rank_metrics(phi) == {"nonfinite_fraction": 2 / 32}
+    assert rank_metrics(torch.full((8, 4), float("-inf"))) == {"nonfinite_fraction": 1.0}
+    labels = torch.arange(8) % 2
+    assert action_collapse_metrics(phi, labels, torch.randn(4, 2)) == {"nonfinite_fraction": 2 / 32}
+    nan = torch.full((8, 4), float("nan"))
+    assert action_collapse_metrics(nan, labels, torch.randn(4, 2)) == {"nonfinite_fraction": 1.0}
+
+
+def test_svd_that_does_not_converge_skips_with_one_line(monkeypatch, capsys):
+    def fail(*args, **kwargs):
+        raise torch.linalg.LinAlgError("linalg.svd: The algorithm failed to converge\nmore detail")
+
+    monkeypatch.setattr(metrics_common.torch.linalg, "svdvals", fail)
+    monkeypatch.setattr(metrics_common.torch.linalg, "svd", fail)
+    assert rank_metrics(torch.randn(16, 4)) == {"nonfinite_fraction": 0.0}
+    w = simplex_etf(8, 3)
+    labels = torch.arange(30) % 3
+    nc = action_collapse_metrics(w.T[labels] + 0.1 * torch.randn(30, 8), labels, w)
+    assert "nc1" not in nc and {"equiangularity", "self_duality", "present_classes"} <= set(nc)
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 2 and all("did not converge" in line for line in err), err
+
+
+# --- action collapse ---------------------------------------------------------------------------
+
+COLLAPSE_KEYS = {"nc1", "equinorm_means", "equinorm_weights", "equiangularity", "self_duality"}
+COUNT_KEYS = {"nonfinite_fraction", "present_classes", "largest_class_share"}
+
+
+def labels_from_counts(counts):
+    """Labels with `counts[a]` samples of action a (0 = action never greedy), shuffled."""
+    labels = torch.cat([torch.full((c,), a) for a, c in enumerate(counts)])
+    return labels[torch.randperm(labels.numel(), generator=torch.Generator().manual_seed(0))]
+
+
+@pytest.mark.parametrize(
+    "d,counts",
+    [
+        (16, (10, 10, 10, 10)),  # balanced
+        (16, (700, 100, 100, 100)),  # the issue's example: read 0.42 / 0.47 / 0.29 under global-mean centring
+        (16, (1, 1, 1, 97)),
+        (8, (50, 0, 50)),  # the issue's second example: balanced, one action never greedy (self-duality 0.27)
+        (16, (30, 0, 5, 0)),  # K=4, two present
+        (16, (3, 40, 0, 11)),  # K=4, three present
+        (8, (9, 1)),  # K=2
+        (64, (5, 300, 2, 20, 1, 90)),
+    ],
+)
+@pytest.mark.parametrize("scale,offset", [(1.0, 0.0), (0.01, 0.0), (100.0, 0.0), (3.0, 0.5)])
+def test_features_on_the_etf_vertices_read_collapsed_for_any_class_counts(d, counts, scale, offset):
+    torch.manual_seed(len(counts))
+    w = simplex_etf(d, len(counts))
+    labels = labels_from_counts(counts)
+    nc = action_collapse_metrics(scale * w.T[labels] + offset, labels, w)
+    assert set(nc) == COLLAPSE_KEYS | COUNT_KEYS
+    for key in COLLAPSE_KEYS:
+        assert nc[key] == pytest.approx(0.0, abs=1e-5), (key, nc)
+    assert nc["present_classes"] == sum(c > 0 for c in counts)
+    assert nc["largest_class_share"] == pytest.approx(max(counts) / sum(counts))
+    assert nc["nonfinite_fraction"] == 0.0
+
+
+@pytest.mark.parametrize("subset", [(0, 1), (1, 3, 4), (0, 2, 3, 4), (0, 1, 2, 3, 4)])
+def test_centred_subset_of_etf_columns_is_a_smaller_simplex_etf(subset):
+    """Why equiangularity targets -1/(K'-1), K' = present classes: the present columns of a K-simplex ETF,
+    centred by their own mean, are a K'-simplex ETF (equal norms, pairwise cosine -1/(K'-1)); uncentred,
+    they keep the K-simplex's cosine -1/(K-1)."""
+    torch.manual_seed(0)
+    w = simplex_etf(12, 5)[:, list(subset)]
+    k = len(subset)
+    centred = w - w.mean(dim=1, keepdim=True)
+    norms = centred.norm(dim=0)
+    cos = (centred / norms).T @ (centred / norms)
+    i, j = torch.triu_indices(k, k, 1)
+    assert torch.allclose(norms, norms[0].expand(k), atol=1e-6)
+    assert torch.allclose(cos[i, j], torch.full((len(i),), -1 / (k - 1)), atol=1e-6)
+    assert torch.allclose((w.T @ w)[i, j], torch.full((len(i),), -1 / 4), atol=1e-6)
+
+
+def test_common_offset_of_w_columns_does_not_change_the_metrics():
+    """Adding one vector v to every column of W adds h.v to every logit: the policy is unchanged, so are the
+    metrics (W's present columns are centred)."""
+    torch.manual_seed(1)
+    w = simplex_etf(16, 4)
+    labels = labels_from_counts((20, 5, 0, 9))
+    features = w.T[labels] + 0.2 * torch.randn(34, 16)
+    shifted = w + torch.randn(16, 1)
+    plain, offset = action_collapse_metrics(features, labels, w), action_collapse_metrics(features, labels, shifted)
+    assert offset == pytest.approx(plain, abs=1e-5)
+
+
+def test_noise_and_wrong_geometry_move_off_collapse():
+    """(Replaces a test that expected unbalanced classes alone to raise equiangularity: that was the old
+    global-mean centring's artefact.) Within-class noise raises NC1, class means off W's vertices raise
+    equinorm, equiangularity and self-duality, whatever the counts."""
     torch.manual_seed(0)
     w = simplex_etf(16, 4)
-    labels = torch.tensor([0] * 30 + [1] * 10 + [2] * 5 + [3] * 5)
-    noisy = w.T[labels] + 0.3 * torch.randn(50, 16)
-    nc = action_collapse_metrics(noisy, labels, w)
-    assert nc["nc1"] > 0.01
-    assert nc["equiangularity"] > 0.01  # global-mean centring shifts unbalanced class means
+    for etf, counts in ((w, (10, 10, 10, 10)), (w, (30, 10, 5, 5)), (w, (40, 0, 10, 0)), (simplex_etf(16, 2), (30, 3))):
+        labels = labels_from_counts(counts)
+        noisy = action_collapse_metrics(etf.T[labels] + 0.3 * torch.randn(labels.numel(), 16), labels, etf)
+        assert noisy["nc1"] > 0.01, counts
+    labels = labels_from_counts((30, 10, 5, 5))
+    other_etf = simplex_etf(16, 4)  # another U: an ETF, but not W's
+    rotated = action_collapse_metrics(other_etf.T[labels], labels, w)
+    assert rotated["nc1"] == pytest.approx(0.0, abs=1e-6) and rotated["equiangularity"] < 1e-5
+    assert rotated["self_duality"] > 0.1
+    skewed = w.T * torch.tensor([1.0, 2.0, 1.0, 1.0])[:, None] + torch.tensor([0.0, 0.0, 0.7, 0.0])[:, None] * w.T[3]
+    off = action_collapse_metrics(skewed[labels], labels, w)
+    assert off["equinorm_means"] > 0.05 and off["equiangularity"] > 0.05 and off["self_duality"] > 0.05
+    assert off["nc1"] == pytest.approx(0.0, abs=1e-6)
 
 
-def test_action_collapse_skips_empty_classes_and_single_class():
+def test_nc1_matches_its_definition_with_present_class_centring():
+    """NC1 = tr(Sigma_W Sigma_B^+) / K' with K' = 3 present of 5 actions, Sigma_B = M M^T / K' and M the class
+    means centred by their unweighted mean (the old test centred by the sample mean; updated with the fix)."""
+    torch.manual_seed(3)
+    labels = torch.tensor([0, 2, 4])[torch.randint(0, 3, (60,))]
+    features = torch.randn(60, 6) + 2 * torch.nn.functional.one_hot(labels, 6).float()
+    nc = action_collapse_metrics(features, labels, torch.randn(6, 5))
+    h = features.double()
+    means = torch.stack([h[labels == c].mean(0) for c in (0, 2, 4)])
+    centred = means - means.mean(0)
+    within = h - means[labels // 2]
+    sigma_w, sigma_b = within.T @ within / 60, centred.T @ centred / 3
+    assert nc["nc1"] == pytest.approx((torch.trace(sigma_w @ torch.linalg.pinv(sigma_b)) / 3).item(), rel=1e-4)
+    assert nc["present_classes"] == 3
+
+
+def test_action_collapse_degenerate_inputs_are_defined():
+    """One class (the policy's full collapse onto one action), no sample, all-zero or constant features (no
+    between-class geometry), fewer samples than features, fewer features than classes, wide features with a
+    rank-3 Sigma_B: defined values or skipped keys, never NaN, never an exception."""
     w = simplex_etf(8, 4)
-    labels = torch.tensor([0, 0, 2, 2])  # actions 1 and 3 never chosen
-    features = w.T[labels]
-    nc = action_collapse_metrics(features, labels, w)
-    assert nc and all(math.isfinite(v) for v in nc.values())
-    assert nc["nc1"] == pytest.approx(0.0, abs=1e-6)
-    assert action_collapse_metrics(features, torch.zeros(4, dtype=torch.long), w) == {}
-    zeros = action_collapse_metrics(torch.zeros(4, 8), labels, w)
-    assert all(math.isfinite(v) for v in zeros.values())
+    one = action_collapse_metrics(torch.randn(5, 8), torch.full((5,), 2), w)
+    assert one == {"nonfinite_fraction": 0.0, "present_classes": 1.0, "largest_class_share": 1.0}
+    assert action_collapse_metrics(torch.zeros(0, 8), torch.zeros(0, dtype=torch.long), w) == {
+        "nonfinite_fraction": 0.0,
+        "present_classes": 0.0,
+    }
+    labels = torch.tensor([0, 0, 2, 2, 3])
+    for constant in (0.0, 0.1, 7.3):
+        flat = action_collapse_metrics(torch.full((5, 8), constant), labels, w)
+        assert set(flat) == COUNT_KEYS | {"equinorm_weights"}, (constant, flat)
+        assert flat["present_classes"] == 3 and flat["largest_class_share"] == pytest.approx(0.4)
+    torch.manual_seed(0)
+    few = action_collapse_metrics(torch.randn(3, 64), torch.tensor([0, 1, 3]), simplex_etf(64, 4))
+    assert set(few) == COLLAPSE_KEYS | COUNT_KEYS and all(math.isfinite(v) for v in few.values())
+    narrow = action_collapse_metrics(torch.randn(40, 2), torch.arange(40) % 4, torch.randn(2, 4))  # D < K'
+    assert set(narrow) == COLLAPSE_KEYS | COUNT_KEYS and all(math.isfinite(v) for v in narrow.values())
+    wide = torch.relu(torch.randn(256, 512) - 2.0)  # most units dead: Sigma_B is 512 x 512 of rank 3
+    wide_nc = action_collapse_metrics(wide, torch.arange(256) % 4, torch.randn(512, 4))
+    assert set(wide_nc) == COLLAPSE_KEYS | COUNT_KEYS and all(math.isfinite(v) for v in wide_nc.values())
 
 
 def test_excess_ratio():
@@ -162,22 +288,3 @@ def test_grad_norm():
     layer.weight.grad = torch.full((2, 3), 1.0)
     layer.bias.grad = torch.tensor([3.0, 3.0])
     assert grad_norm(layer) == pytest.approx(math.sqrt(6 + 18))
-
-
-def test_nc1_matches_its_definition_and_survives_wide_degenerate_features():
-    torch.manual_seed(3)
-    labels = torch.randint(0, 3, (60,))
-    features = torch.randn(60, 5) + 2 * torch.nn.functional.one_hot(labels, 5).float()
-    nc = action_collapse_metrics(features, labels, torch.randn(5, 3))
-    h = features.double()
-    means = torch.stack([h[labels == c].mean(0) for c in range(3)])
-    centred = means - h.mean(0)
-    within = h - means[labels]
-    sigma_w, sigma_b = within.T @ within / 60, centred.T @ centred / 3
-    assert nc["nc1"] == pytest.approx((torch.trace(sigma_w @ torch.linalg.pinv(sigma_b)) / 3).item(), rel=1e-4)
-    # 512 ReLU-like units, most dead, four classes: Sigma_B is 512 x 512 of rank 3
-    wide = torch.relu(torch.randn(256, 512) - 2.0)
-    wide_nc = action_collapse_metrics(wide, torch.arange(256) % 4, torch.randn(512, 4))
-    assert set(wide_nc) >= {"nc1", "self_duality"} and all(math.isfinite(v) for v in wide_nc.values())
-    assert action_collapse_metrics(torch.full((8, 4), float("nan")), torch.arange(8) % 2, torch.randn(4, 2)) == {}
-    assert all(math.isfinite(v) for v in rank_metrics(torch.full((8, 4), float("inf"))).values())
