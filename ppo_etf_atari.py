@@ -1,28 +1,19 @@
-# ACPG (Action Collapse Policy Gradient, Zhou et al., arXiv 2509.02737) on PPO for Atari.
-# The actor's last layer is a fixed simplex equiangular tight frame (ETF) on the Nature CNN's features: a
-# buffer, never trained, so only the backbone learns to place each state's features on its action's vertex.
-# `--no-etf` restores upstream's learned linear head, so the baseline runs from this same file.
+# ACPG (Action Collapse Policy Gradient, Zhou et al., arXiv 2509.02737) on PPO for Atari. The actor's last layer is a
+# fixed simplex equiangular tight frame (ETF) on the Nature CNN's features: a buffer, never trained, so only the backbone
+# learns to place each state's features on its action's vertex. `--no-etf` restores the learned linear head.
 #
-# Fork of CleanRL's cleanrl/ppo_atari.py (MIT, https://github.com/vwxyzjn/cleanrl). What differs from it:
-# - the ETF action head (`simplex_etf`, `--etf/--no-etf`, `--etf-scale`, `--feature-dim`);
-# - environments: ale-py's native vector env (C++ threads) for ALE/<Game>-v5 ids (default ALE/Breakout-v5,
-#   with v5's sticky actions 0.25) instead of a SyncVectorEnv of Python wrappers on v4 NoFrameskip ids (no
-#   sticky actions); same preprocessing: up to 30 noops, frame skip 4 with max-pooling, a termination at
-#   each life loss while the game goes on, fire at a new game (upstream's FireResetEnv, above its
-#   EpisodicLifeEnv, also fires after each life loss; here the agent must fire then), 84x84 grayscale, 4
-#   stacked frames; SAME_STEP autoreset, so upstream's GAE is unchanged; rewards clipped here, not in the env;
-# - `charts/episodic_return` is the raw score of a full game (all lives), as upstream's; `episodic_length`
-#   counts agent steps (upstream's counts emulator frames: about 4x, plus the noops);
-# - observations stored as uint8 on the device (upstream: float32, 4x the memory);
-# - `--epochs` as an alias of `--update-epochs`; `--save-model`; `--capture-video` records one game of the
-#   current policy every `--video-interval` iterations; Categorical without per-step argument checks;
-# - once per iteration on the rollout: policy entropy, action-collapse metrics of the features grouped by
-#   greedy action (`collapse/`), feature ranks, dead units, zero fraction and norm (`repr/`);
-# - bad input (an unknown, v4 or non-Atari id, continuous actions, d < K, a budget below one batch) stops
-#   with one line.
+# Fork of ppo_atari_ale_vector.py (CleanRL's ppo_atari.py on gymnasium 1.x and ale-py's vector env; `diff` them to see
+# the method). What differs: the ETF head (`simplex_etf`, `SimplexETF`, `--etf/--no-etf`, `--etf-scale`,
+# `--feature-dim`); once per iteration on the rollout, the policy entropy and the action-collapse metrics of the features
+# grouped by greedy action (`collapse/`), feature ranks, dead units, zero fraction and norm (`repr/`).
+import copy
+import difflib
+import math
 import os
 import random
 import re
+import signal
+import sys
 import time
 from dataclasses import dataclass
 from typing import Annotated
@@ -62,10 +53,14 @@ class Args:
     """whether to capture videos of the agent performances (check out `videos` folder)"""
     save_model: bool = False
     """whether to save model into the `runs/{run_name}` folder"""
+    video_interval: int = 50
+    """with `--capture-video`, film one game of the current policy at the first and every this many iterations"""
 
     # Algorithm specific arguments
     env_id: str = "ALE/Breakout-v5"
     """the id of the environment"""
+    repeat_action_probability: float = 0.25
+    """sticky actions (v5's 0.25; 0 matches upstream's v4 ids)"""
     total_timesteps: int = 10000000
     """total timesteps of the experiments"""
     learning_rate: float = 2.5e-4
@@ -99,17 +94,13 @@ class Args:
     target_kl: float | None = None
     """the target KL divergence threshold"""
 
-    # ACPG and fork arguments
+    # ACPG arguments
     etf: bool = True
     """if toggled, the actor's last layer is a fixed simplex ETF (ACPG); `--no-etf` is upstream's learned head"""
     etf_scale: float = 1.0
     """logits = etf_scale * h @ W; 1 keeps the ETF's unit-norm columns (the paper leaves the scale open)"""
     feature_dim: int = 512
     """width d of the Nature CNN's feature layer (upstream: 512); the ETF needs d >= number of actions"""
-    continuous: bool = False
-    """ALE v5's continuous action space: refused, the ETF head and the Categorical policy need discrete actions"""
-    video_interval: int = 50
-    """with `--capture-video`, record one game of the current policy at the first and every this many iterations"""
 
     # to be filled in runtime
     batch_size: int = 0
@@ -121,8 +112,7 @@ class Args:
 
 
 def make_env(env_id, num_envs, **kwargs):
-    """ale-py's native vector env (C++ threads) with the preprocessing of upstream's wrappers, named beside each
-    setting; the v5 id brings sticky actions (0.25). SAME_STEP autoreset, as upstream's GAE assumes."""
+    """ale-py's native vector env with upstream's wrappers as settings. SAME_STEP autoreset, as upstream's GAE assumes."""
     settings = dict(
         noop_max=30,  # NoopResetEnv
         frameskip=4,  # MaxAndSkipEnv: repeat the action 4 frames, max-pool the last two
@@ -136,21 +126,15 @@ def make_env(env_id, num_envs, **kwargs):
         grayscale=True,
         stack_num=4,
     )
-    return gym.make_vec(
-        env_id,
-        num_envs,
-        vectorization_mode="vector_entry_point",
-        autoreset_mode=gym.vector.AutoresetMode.SAME_STEP,
-        **(settings | kwargs),
-    )
+    vectorization = dict(vectorization_mode="vector_entry_point", autoreset_mode=gym.vector.AutoresetMode.SAME_STEP)
+    return gym.make_vec(env_id, num_envs, **vectorization, **(settings | kwargs))
 
 
 class GameStatistics:
-    """Raw score and length (agent steps) of each full game, all lives, per env: what upstream's
-    RecordEpisodeStatistics, placed below EpisodicLifeEnv and ClipRewardEnv, reports. A life loss is a
-    termination but the game goes on; a game ends where the env starts a new one, seen as a move of the
-    frame the current game started at (frame_number - episode_frame_number). With SAME_STEP autoreset the
-    step's info already describes the new game, so its `lives` cannot tell."""
+    """Raw score and length (agent steps) of each full game, per env: what upstream's RecordEpisodeStatistics
+    reports below its life-loss and reward-clipping wrappers. A game ends where the env starts a new one, seen as
+    a move of the frame it started at (frame_number - episode_frame_number); with SAME_STEP autoreset the step's
+    info already describes the new game, so its `lives` cannot tell."""
 
     def __init__(self, info):
         self.game_start = info["frame_number"] - info["episode_frame_number"]
@@ -169,13 +153,14 @@ class GameStatistics:
         return finished
 
 
-def record_game(agent, env_id, seed, path, device, max_steps=4500):
-    """Play one game (at most max_steps agent steps: 5 minutes of video) with the current policy into an mp4.
-    The agent sees the training preprocessing; the frames come from a twin env stepped in lockstep with the
-    same seed and actions, which returns full-size colour frames instead (the ALE is deterministic given both)."""
+def record_game(agent, env_id, seed, path, device, max_steps=4500, **kwargs):
+    """Play one game (at most max_steps agent steps) with the current policy into an mp4. The agent sees the
+    training preprocessing; the frames come from a twin env stepped in lockstep with the same seed and actions,
+    which returns full-size colour frames (the ALE is deterministic given both)."""
     import imageio_ffmpeg  # installed with moviepy, which gymnasium's RecordVideo uses
 
-    play, film = make_env(env_id, 1), make_env(env_id, 1, grayscale=False, img_height=210, img_width=160, stack_num=1)
+    play = make_env(env_id, 1, **kwargs)
+    film = make_env(env_id, 1, **kwargs, grayscale=False, img_height=210, img_width=160, stack_num=1)
     (obs, info), (frames, _) = play.reset(seed=seed), film.reset(seed=seed)
     game = GameStatistics(info)
     os.makedirs(os.path.dirname(path), exist_ok=True)
@@ -210,6 +195,19 @@ def simplex_etf(dim, num_actions):
     return (num_actions / (num_actions - 1)) ** 0.5 * u @ centring
 
 
+class SimplexETF(nn.Module):
+    """ACPG's actor head: logits = scale * h @ W. W is a buffer stored as `weight` (K x d, as nn.Linear's), so it is
+    saved and moved with the model and never seen by the optimizer."""
+
+    def __init__(self, dim, num_actions, scale=1.0):
+        super().__init__()
+        self.register_buffer("weight", simplex_etf(dim, num_actions).T.contiguous())
+        self.scale = scale
+
+    def forward(self, hidden):
+        return self.scale * hidden @ self.weight.T
+
+
 class Agent(nn.Module):
     def __init__(self, envs, etf=True, etf_scale=1.0, feature_dim=512):
         super().__init__()
@@ -224,38 +222,32 @@ class Agent(nn.Module):
             layer_init(nn.Linear(64 * 7 * 7, feature_dim)),
             nn.ReLU(),
         )
-        self.etf_scale = etf_scale
-        if etf:  # a buffer: saved and moved with the model, invisible to the optimizer
-            self.register_buffer("etf", simplex_etf(feature_dim, envs.single_action_space.n))
+        if etf:
+            self.actor = SimplexETF(feature_dim, envs.single_action_space.n, etf_scale)
         else:
             self.actor = layer_init(nn.Linear(feature_dim, envs.single_action_space.n), std=0.01)
         self.critic = layer_init(nn.Linear(feature_dim, 1), std=1)
-
-    def action_layer(self):
-        """The actor's last layer as a d x K matrix, one column per action."""
-        return self.etf if hasattr(self, "etf") else self.actor.weight.T
-
-    def logits(self, hidden):
-        return self.etf_scale * hidden @ self.etf if hasattr(self, "etf") else self.actor(hidden)
 
     def get_value(self, x):
         return self.critic(self.network(x / 255.0))
 
     def get_action_and_value(self, x, action=None):
         hidden = self.network(x / 255.0)
-        logits = self.logits(hidden)
+        logits = self.actor(hidden)
         probs = Categorical(logits=logits)
         if action is None:
             action = probs.sample()
-        return action, probs.log_prob(action), probs.entropy(), self.critic(hidden), hidden
+        return action, probs.log_prob(action), probs.entropy(), self.critic(hidden)
 
 
-def rollout_metrics(agent, hidden):
-    """ACPG's collapse metrics and the representation metrics of the rollout's features (N x d)."""
+def rollout_metrics(agent, b_obs, minibatch_size):
+    """ACPG's collapse metrics and the representation metrics of the features (N x d) of the rollout's states under the
+    policy that collected them, grouped by greedy action."""
     with torch.no_grad():
-        logits = agent.logits(hidden)
+        hidden = torch.cat([agent.network(x / 255.0) for x in b_obs.split(minibatch_size)])
+        logits = agent.actor(hidden)
     metrics = {"collapse/policy_entropy": Categorical(logits=logits).entropy().mean().item()}
-    nc = action_collapse_metrics(hidden, logits.argmax(dim=1), agent.action_layer())
+    nc = action_collapse_metrics(hidden, logits.argmax(dim=1), agent.actor.weight.T)
     metrics.update({f"collapse/{key}": value for key, value in nc.items()})
     metrics.update({f"repr/{key}": value for key, value in rank_metrics(hidden).items()})
     metrics["repr/dead_units"] = dead_units(hidden, "relu")
@@ -264,39 +256,84 @@ def rollout_metrics(agent, hidden):
     return metrics
 
 
-def check_args(args):
-    """Stop with one clear line on input this script cannot serve."""
-    legacy = re.fullmatch(r"(\w+?)(?:NoFrameskip|Deterministic)?-v[04]", args.env_id)
-    if legacy and f"ALE/{legacy[1]}-v5" in gym.registry:
+def check_numbers(args, positive="", non_negative="", probability=""):
+    """Stop with one line at the first numeric flag (space-separated names) that is not finite or breaks its rule."""
+    rules = ((positive, "positive", lambda v: v > 0), (non_negative, "non-negative", lambda v: v >= 0))
+    for names, allowed, ok in rules + ((probability, "in [0, 1]", lambda v: 0 <= v <= 1),):
+        for name in names.split():
+            value = getattr(args, name)
+            if value is not None and not (math.isfinite(value) and ok(value)):
+                raise SystemExit(f"error: --{name.replace('_', '-')} must be finite and {allowed}, got {value}")
+
+
+def check_batch(args):
+    """Stop with one line unless the budget holds a batch and the minibatches split it evenly."""
+    if args.batch_size or args.minibatch_size or args.num_iterations:
         raise SystemExit(
-            f"error: --env-id {args.env_id} is a v0/v4 id; use ALE/{legacy[1]}-v5 (this script applies "
-            "CleanRL's frame skip, noop starts and life-loss handling itself, with v5's sticky actions)"
+            "error: --batch-size, --minibatch-size and --num-iterations are computed; set --num-envs, "
+            "--num-steps, --num-minibatches and --total-timesteps instead"
         )
-    if args.env_id not in gym.registry:
-        raise SystemExit(f"error: unknown --env-id {args.env_id!r} (use an ALE/<Game>-v5 id, e.g. ALE/Breakout-v5)")
-    if gym.spec(args.env_id).vector_entry_point != "ale_py.vector_env:AtariVectorEnv":
-        raise SystemExit(f"error: --env-id {args.env_id} is not an Atari game; this script serves ALE/<Game>-v5 ids")
-    if args.continuous:
-        raise SystemExit(
-            "error: --continuous is not supported: the ETF head and the Categorical policy need discrete actions"
-        )
-    for name in ("num_envs", "num_steps", "num_minibatches", "update_epochs"):
-        if getattr(args, name) < 1:
-            raise SystemExit(f"error: --{name.replace('_', '-')} must be at least 1, got {getattr(args, name)}")
     batch_size = args.num_envs * args.num_steps
     if args.total_timesteps < batch_size:
-        raise SystemExit(
-            f"error: --total-timesteps {args.total_timesteps} is below one batch "
-            f"(--num-envs x --num-steps = {batch_size})"
-        )
-    if args.num_minibatches > batch_size:
-        raise SystemExit(f"error: --num-minibatches {args.num_minibatches} exceeds the batch size {batch_size}")
-    num_actions = make_env(args.env_id, 1).single_action_space.n
+        raise SystemExit(f"error: --total-timesteps {args.total_timesteps} is below one batch ({batch_size})")
+    if batch_size % args.num_minibatches:
+        raise SystemExit(f"error: --num-minibatches {args.num_minibatches} does not divide the batch {batch_size}")
+
+
+def check_atari_id(env_id):
+    """Stop with one line unless env_id is an ALE/<Game>-v5 id, naming the id or the script to use instead."""
+    legacy = re.fullmatch(r"(?:ALE/)?(\w+?)(?:NoFrameskip|Deterministic)?-v[045]", env_id)
+    if legacy and env_id != f"ALE/{legacy[1]}-v5" and f"ALE/{legacy[1]}-v5" in gym.registry:
+        raise SystemExit(f"error: --env-id {env_id}: use ALE/{legacy[1]}-v5 (the script applies upstream's wrappers)")
+    if env_id not in gym.registry:
+        close = difflib.get_close_matches(env_id, gym.registry, n=1)
+        raise SystemExit(f"error: unknown --env-id {env_id!r}" + (f"; did you mean {close[0]}?" if close else ""))
+    if gym.spec(env_id).vector_entry_point != "ale_py.vector_env:AtariVectorEnv":
+        raise SystemExit(f"error: --env-id {env_id} is not an Atari game; use ppo_etf_classic.py for other envs")
+
+
+def check_args(args):
+    """Stop with one clear line on input this script cannot serve."""
+    check_numbers(
+        args,
+        positive="total_timesteps learning_rate num_envs num_steps num_minibatches update_epochs clip_coef max_grad_norm "
+        "target_kl video_interval etf_scale feature_dim",
+        non_negative="ent_coef vf_coef",
+        probability="gamma gae_lambda repeat_action_probability",
+    )
+    check_batch(args)
+    check_atari_id(args.env_id)
+    envs = make_env(args.env_id, 1)
+    num_actions = envs.single_action_space.n
+    envs.close()
     if args.etf and not 2 <= num_actions <= args.feature_dim:
         raise SystemExit(
             f"error: the ETF needs 2 <= K <= d, got K={num_actions} actions and d={args.feature_dim} "
             "(raise --feature-dim or use --no-etf)"
         )
+
+
+def stop_on_signal():
+    """Ctrl-C or SIGTERM ends training after the current iteration, so the logs and the model are kept;
+    a second signal aborts at once."""
+    received = []
+
+    def handler(signum, frame):
+        if received:
+            raise KeyboardInterrupt
+        received.append(signal.Signals(signum).name)
+        print(f"{received[0]}: stopping after this iteration (again to abort)", file=sys.stderr)
+
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, handler)
+    return received
+
+
+def nonfinite_terms(model, **losses):
+    """Names of the losses and parameters that are NaN or infinite (one host sync)."""
+    named = list(losses.items()) + list(model.named_parameters())
+    finite = torch.stack([torch.isfinite(value).all() for _, value in named]).tolist()
+    return [name for (name, _), ok in zip(named, finite) if not ok]
 
 
 if __name__ == "__main__":
@@ -329,28 +366,28 @@ if __name__ == "__main__":
     np.random.seed(args.seed)
     torch.manual_seed(args.seed)
     torch.backends.cudnn.deterministic = args.torch_deterministic
-    # Categorical's argument checks cost ~15% of a CartPole step; sampling still rejects NaN probabilities
-    torch.distributions.Distribution.set_default_validate_args(False)
+    torch.distributions.Distribution.set_default_validate_args(False)  # per-step argument checks cost ~15%
 
     device = torch.device("cuda" if torch.cuda.is_available() and args.cuda else "cpu")
+    if args.cuda and not torch.cuda.is_available():
+        print("note: no GPU available, running on the CPU (--no-cuda silences this)", file=sys.stderr)
 
     # env setup
-    envs = make_env(args.env_id, args.num_envs)
+    envs = make_env(args.env_id, args.num_envs, repeat_action_probability=args.repeat_action_probability)
     assert isinstance(envs.single_action_space, gym.spaces.Discrete), "only discrete action space is supported"
 
-    agent = Agent(envs, args.etf, args.etf_scale, args.feature_dim).to(device)
+    agent = Agent(envs, args.etf, args.etf_scale, args.feature_dim).to(
+        device, memory_format=torch.channels_last
+    )  # ~1.45x faster CPU convolutions
     optimizer = optim.Adam(agent.parameters(), lr=args.learning_rate, eps=1e-5)
 
     # ALGO Logic: Storage setup
-    obs = torch.zeros((args.num_steps, args.num_envs) + envs.single_observation_space.shape, dtype=torch.uint8).to(
-        device
-    )
+    obs = torch.zeros((args.num_steps, args.num_envs) + envs.single_observation_space.shape, dtype=torch.uint8).to(device)
     actions = torch.zeros((args.num_steps, args.num_envs) + envs.single_action_space.shape).to(device)
     logprobs = torch.zeros((args.num_steps, args.num_envs)).to(device)
     rewards = torch.zeros((args.num_steps, args.num_envs)).to(device)
     dones = torch.zeros((args.num_steps, args.num_envs)).to(device)
     values = torch.zeros((args.num_steps, args.num_envs)).to(device)
-    features = torch.zeros((args.num_steps, args.num_envs, args.feature_dim)).to(device)
 
     # TRY NOT TO MODIFY: start the game
     global_step = 0
@@ -359,8 +396,12 @@ if __name__ == "__main__":
     games = GameStatistics(infos)
     next_obs = torch.from_numpy(next_obs).to(device)
     next_done = torch.zeros(args.num_envs).to(device)
+    stop, diverged = stop_on_signal(), []
+    last_finite = copy.deepcopy(agent.state_dict()) if args.save_model else None
 
     for iteration in range(1, args.num_iterations + 1):
+        if stop:
+            break
         # Annealing the rate if instructed to do so.
         if args.anneal_lr:
             frac = 1.0 - (iteration - 1.0) / args.num_iterations
@@ -368,9 +409,17 @@ if __name__ == "__main__":
             optimizer.param_groups[0]["lr"] = lrnow
 
         if args.capture_video and (iteration - 1) % args.video_interval == 0:
+            video_start = time.time()
+            video_path = f"videos/{run_name}/iteration-{iteration}.mp4"
             record_game(
-                agent, args.env_id, args.seed + iteration, f"videos/{run_name}/iteration-{iteration}.mp4", device
+                agent,
+                args.env_id,
+                args.seed + iteration,
+                video_path,
+                device,
+                repeat_action_probability=args.repeat_action_probability,
             )
+            start_time += time.time() - video_start  # SPS counts training only
 
         for step in range(0, args.num_steps):
             global_step += args.num_envs
@@ -379,9 +428,8 @@ if __name__ == "__main__":
 
             # ALGO LOGIC: action logic
             with torch.no_grad():
-                action, logprob, _, value, hidden = agent.get_action_and_value(next_obs)
+                action, logprob, _, value = agent.get_action_and_value(next_obs)
                 values[step] = value.flatten()
-                features[step] = hidden
             actions[step] = action
             logprobs[step] = logprob
 
@@ -415,24 +463,21 @@ if __name__ == "__main__":
         # flatten the batch
         b_obs = obs.reshape((-1,) + envs.single_observation_space.shape)
         b_logprobs = logprobs.reshape(-1)
-        b_actions = actions.reshape((-1,) + envs.single_action_space.shape)
+        b_actions = actions.reshape((-1,) + envs.single_action_space.shape).long()
         b_advantages = advantages.reshape(-1)
         b_returns = returns.reshape(-1)
         b_values = values.reshape(-1)
-        metrics = rollout_metrics(agent, features.reshape(-1, args.feature_dim))
+        metrics = rollout_metrics(agent, b_obs, args.minibatch_size)
 
         # Optimizing the policy and value network
-        b_inds = np.arange(args.batch_size)
         clipfracs = []
         for epoch in range(args.update_epochs):
-            np.random.shuffle(b_inds)
+            b_inds = torch.randperm(args.batch_size, device=device)
             for start in range(0, args.batch_size, args.minibatch_size):
                 end = start + args.minibatch_size
                 mb_inds = b_inds[start:end]
 
-                _, newlogprob, entropy, newvalue, _ = agent.get_action_and_value(
-                    b_obs[mb_inds], b_actions.long()[mb_inds]
-                )
+                _, newlogprob, entropy, newvalue = agent.get_action_and_value(b_obs[mb_inds], b_actions[mb_inds])
                 logratio = newlogprob - b_logprobs[mb_inds]
                 ratio = logratio.exp()
 
@@ -440,7 +485,7 @@ if __name__ == "__main__":
                     # calculate approx_kl http://joschu.net/blog/kl-approx.html
                     old_approx_kl = (-logratio).mean()
                     approx_kl = ((ratio - 1) - logratio).mean()
-                    clipfracs += [((ratio - 1.0).abs() > args.clip_coef).float().mean().item()]
+                    clipfracs += [((ratio - 1.0).abs() > args.clip_coef).float().mean()]
 
                 mb_advantages = b_advantages[mb_inds]
                 if args.norm_adv:
@@ -480,6 +525,9 @@ if __name__ == "__main__":
         y_pred, y_true = b_values.cpu().numpy(), b_returns.cpu().numpy()
         var_y = np.var(y_true)
         explained_var = np.nan if var_y == 0 else 1 - np.var(y_true - y_pred) / var_y
+        diverged = nonfinite_terms(agent, value_loss=v_loss, policy_loss=pg_loss, entropy=entropy_loss)
+        if args.save_model and not diverged:
+            last_finite = copy.deepcopy(agent.state_dict())
 
         # TRY NOT TO MODIFY: record rewards for plotting purposes
         writer.add_scalar("charts/learning_rate", optimizer.param_groups[0]["lr"], global_step)
@@ -488,17 +536,24 @@ if __name__ == "__main__":
         writer.add_scalar("losses/entropy", entropy_loss.item(), global_step)
         writer.add_scalar("losses/old_approx_kl", old_approx_kl.item(), global_step)
         writer.add_scalar("losses/approx_kl", approx_kl.item(), global_step)
-        writer.add_scalar("losses/clipfrac", np.mean(clipfracs), global_step)
+        writer.add_scalar("losses/clipfrac", torch.stack(clipfracs).mean().item(), global_step)
         writer.add_scalar("losses/explained_variance", explained_var, global_step)
         for tag, value in metrics.items():
             writer.add_scalar(tag, value, global_step)
         print("SPS:", int(global_step / (time.time() - start_time)))
         writer.add_scalar("charts/SPS", int(global_step / (time.time() - start_time)), global_step)
+        if diverged:
+            break
 
     if args.save_model:
+        agent.load_state_dict(last_finite)
         model_path = f"runs/{run_name}/{args.exp_name}.cleanrl_model"
         torch.save(agent.state_dict(), model_path)
         print(f"model saved to {model_path}")
 
     envs.close()
     writer.close()
+    if diverged:
+        raise SystemExit(f"error: training diverged at iteration {iteration}: {', '.join(diverged[:3])} not finite")
+    if stop:
+        raise SystemExit(f"error: stopped by {stop[0]} at global_step={global_step}; logs in runs/{run_name}")

@@ -10,9 +10,14 @@
 # - `--epochs` as an alias of `--update-epochs`; `--save-model`; Categorical without per-step argument checks;
 # - once per iteration on the rollout: policy entropy, action-collapse metrics of the actor's features
 #   grouped by greedy action (`collapse/`), feature ranks, dead units and norm (`repr/`);
-# - bad input (unknown or continuous-action env, d < K, a budget below one batch) stops with one line.
+# - bad input, a diverged loss and Ctrl-C/SIGTERM stop with one line; logs and the model are kept.
+import copy
+import difflib
+import math
 import os
 import random
+import signal
+import sys
 import time
 from dataclasses import dataclass
 from typing import Annotated
@@ -132,6 +137,19 @@ def simplex_etf(dim, num_actions):
     return (num_actions / (num_actions - 1)) ** 0.5 * u @ centring
 
 
+class SimplexETF(nn.Module):
+    """ACPG's actor head: logits = scale * h @ W. W is a buffer stored as `weight` (K x d, as nn.Linear's), so it is
+    saved and moved with the model and never seen by the optimizer."""
+
+    def __init__(self, dim, num_actions, scale=1.0):
+        super().__init__()
+        self.register_buffer("weight", simplex_etf(dim, num_actions).T.contiguous())
+        self.scale = scale
+
+    def forward(self, hidden):
+        return self.scale * hidden @ self.weight.T
+
+
 class Agent(nn.Module):
     def __init__(self, envs, etf=True, etf_scale=1.0, hidden_dim=64):
         super().__init__()
@@ -142,27 +160,15 @@ class Agent(nn.Module):
             nn.Tanh(),
             layer_init(nn.Linear(hidden_dim, 1), std=1.0),
         )
-        self.actor_features = nn.Sequential(
+        self.actor = nn.Sequential(
             layer_init(nn.Linear(np.array(envs.single_observation_space.shape).prod(), hidden_dim)),
             nn.Tanh(),
             layer_init(nn.Linear(hidden_dim, hidden_dim)),
             nn.Tanh(),
+            SimplexETF(hidden_dim, envs.single_action_space.n, etf_scale)
+            if etf
+            else layer_init(nn.Linear(hidden_dim, envs.single_action_space.n), std=0.01),
         )
-        self.etf_scale = etf_scale
-        if etf:  # a buffer drawn from the run's seed: saved and moved with the model, invisible to the optimizer
-            self.register_buffer("etf", simplex_etf(hidden_dim, envs.single_action_space.n))
-        else:
-            self.actor_head = layer_init(nn.Linear(hidden_dim, envs.single_action_space.n), std=0.01)
-
-    def action_layer(self):
-        """The actor's last layer as a d x K matrix, one column per action."""
-        return self.etf if hasattr(self, "etf") else self.actor_head.weight.T
-
-    def head(self, hidden):
-        return self.etf_scale * hidden @ self.etf if hasattr(self, "etf") else self.actor_head(hidden)
-
-    def actor(self, x):
-        return self.head(self.actor_features(x))
 
     def get_value(self, x):
         return self.critic(x)
@@ -178,10 +184,10 @@ class Agent(nn.Module):
 def rollout_metrics(agent, b_obs):
     """ACPG's collapse metrics and the representation metrics of the actor's features on the rollout."""
     with torch.no_grad():
-        hidden = agent.actor_features(b_obs)
-        logits = agent.head(hidden)
+        hidden = agent.actor[:-1](b_obs)
+        logits = agent.actor[-1](hidden)
     metrics = {"collapse/policy_entropy": Categorical(logits=logits).entropy().mean().item()}
-    nc = action_collapse_metrics(hidden, logits.argmax(dim=1), agent.action_layer())
+    nc = action_collapse_metrics(hidden, logits.argmax(dim=1), agent.actor[-1].weight.T)
     metrics.update({f"collapse/{key}": value for key, value in nc.items()})
     metrics.update({f"repr/{key}": value for key, value in rank_metrics(hidden).items()})
     metrics["repr/dead_units"] = dead_units(hidden, "tanh")
@@ -189,31 +195,90 @@ def rollout_metrics(agent, b_obs):
     return metrics
 
 
-def check_args(args):
-    """Stop with one clear line on input this script cannot serve."""
-    if args.env_id not in gym.registry:
-        raise SystemExit(f"error: unknown --env-id {args.env_id!r} (not a registered gymnasium id)")
-    for name in ("num_envs", "num_steps", "num_minibatches", "update_epochs"):
-        if getattr(args, name) < 1:
-            raise SystemExit(f"error: --{name.replace('_', '-')} must be at least 1, got {getattr(args, name)}")
+def check_numbers(args, positive="", non_negative="", probability=""):
+    """Stop with one line at the first numeric flag (space-separated names) that is not finite or breaks its rule."""
+    rules = ((positive, "positive", lambda v: v > 0), (non_negative, "non-negative", lambda v: v >= 0))
+    for names, allowed, ok in rules + ((probability, "in [0, 1]", lambda v: 0 <= v <= 1),):
+        for name in names.split():
+            value = getattr(args, name)
+            if value is not None and not (math.isfinite(value) and ok(value)):
+                raise SystemExit(f"error: --{name.replace('_', '-')} must be finite and {allowed}, got {value}")
+
+
+def check_batch(args):
+    """Stop with one line unless the budget holds a batch and the minibatches split it evenly."""
+    if args.batch_size or args.minibatch_size or args.num_iterations:
+        raise SystemExit(
+            "error: --batch-size, --minibatch-size and --num-iterations are computed; set --num-envs, "
+            "--num-steps, --num-minibatches and --total-timesteps instead"
+        )
     batch_size = args.num_envs * args.num_steps
     if args.total_timesteps < batch_size:
+        raise SystemExit(f"error: --total-timesteps {args.total_timesteps} is below one batch ({batch_size})")
+    if batch_size % args.num_minibatches:
+        raise SystemExit(f"error: --num-minibatches {args.num_minibatches} does not divide the batch {batch_size}")
+
+
+def check_env(env_id, atari_script="ppo_etf_atari.py"):
+    """Stop with one line unless env_id makes an env with Box observations and Discrete actions; return its K."""
+    if env_id not in gym.registry:  # it may be an Atari id: register them, only to name the right script
+        gym.register_envs(__import__("ale_py"))
+    if env_id not in gym.registry:
+        close = difflib.get_close_matches(env_id, gym.registry, n=1)
+        raise SystemExit(f"error: unknown --env-id {env_id!r}" + (f"; did you mean {close[0]}?" if close else ""))
+    if str(gym.spec(env_id).entry_point).startswith("ale_py"):
+        raise SystemExit(f"error: --env-id {env_id} is an Atari game; use {atari_script}")
+    try:
+        env = gym.make(env_id)
+    except Exception as error:  # e.g. a missing extra (box2d, mujoco)
+        raise SystemExit(f"error: --env-id {env_id} cannot be made: {str(error).splitlines()[0]}")
+    env.close()
+    if not isinstance(env.action_space, gym.spaces.Discrete):
+        raise SystemExit(f"error: {env_id} has a {type(env.action_space).__name__} action space; only Discrete is supported")
+    if not isinstance(env.observation_space, gym.spaces.Box):
+        raise SystemExit(f"error: {env_id} has {type(env.observation_space).__name__} observations; only Box is supported")
+    return env.action_space.n
+
+
+def check_args(args):
+    """Stop with one clear line on input this script cannot serve."""
+    check_numbers(
+        args,
+        positive="total_timesteps learning_rate num_envs num_steps num_minibatches update_epochs clip_coef max_grad_norm "
+        "target_kl etf_scale hidden_dim",
+        non_negative="ent_coef vf_coef",
+        probability="gamma gae_lambda",
+    )
+    check_batch(args)
+    num_actions = check_env(args.env_id)
+    if args.etf and not 2 <= num_actions <= args.hidden_dim:
         raise SystemExit(
-            f"error: --total-timesteps {args.total_timesteps} is below one batch "
-            f"(--num-envs x --num-steps = {batch_size})"
-        )
-    if args.num_minibatches > batch_size:
-        raise SystemExit(f"error: --num-minibatches {args.num_minibatches} exceeds the batch size {batch_size}")
-    action_space = gym.make(args.env_id).action_space
-    if not isinstance(action_space, gym.spaces.Discrete):
-        raise SystemExit(
-            f"error: {args.env_id} has a {type(action_space).__name__} action space; only Discrete is supported"
-        )
-    if args.etf and not 2 <= action_space.n <= args.hidden_dim:
-        raise SystemExit(
-            f"error: the ETF needs 2 <= K <= d, got K={action_space.n} actions and d={args.hidden_dim} "
+            f"error: the ETF needs 2 <= K <= d, got K={num_actions} actions and d={args.hidden_dim} "
             "(raise --hidden-dim or use --no-etf)"
         )
+
+
+def stop_on_signal():
+    """Ctrl-C or SIGTERM ends training after the current iteration, so the logs and the model are kept;
+    a second signal aborts at once."""
+    received = []
+
+    def handler(signum, frame):
+        if received:
+            raise KeyboardInterrupt
+        received.append(signal.Signals(signum).name)
+        print(f"{received[0]}: stopping after this iteration (again to abort)", file=sys.stderr)
+
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, handler)
+    return received
+
+
+def nonfinite_terms(model, **losses):
+    """Names of the losses and parameters that are NaN or infinite (one host sync)."""
+    named = list(losses.items()) + list(model.named_parameters())
+    finite = torch.stack([torch.isfinite(value).all() for _, value in named]).tolist()
+    return [name for (name, _), ok in zip(named, finite) if not ok]
 
 
 if __name__ == "__main__":
@@ -250,6 +315,8 @@ if __name__ == "__main__":
     torch.distributions.Distribution.set_default_validate_args(False)
 
     device = torch.device("cuda" if torch.cuda.is_available() and args.cuda else "cpu")
+    if args.cuda and not torch.cuda.is_available():
+        print("note: no GPU available, running on the CPU (--no-cuda silences this)", file=sys.stderr)
 
     # env setup
     envs = gym.vector.SyncVectorEnv(
@@ -275,8 +342,12 @@ if __name__ == "__main__":
     next_obs, _ = envs.reset(seed=args.seed)
     next_obs = torch.Tensor(next_obs).to(device)
     next_done = torch.zeros(args.num_envs).to(device)
+    stop, diverged = stop_on_signal(), []
+    last_finite = copy.deepcopy(agent.state_dict()) if args.save_model else None
 
     for iteration in range(1, args.num_iterations + 1):
+        if stop:
+            break
         # Annealing the rate if instructed to do so.
         if args.anneal_lr:
             frac = 1.0 - (iteration - 1.0) / args.num_iterations
@@ -327,22 +398,21 @@ if __name__ == "__main__":
         # flatten the batch
         b_obs = obs.reshape((-1,) + envs.single_observation_space.shape)
         b_logprobs = logprobs.reshape(-1)
-        b_actions = actions.reshape((-1,) + envs.single_action_space.shape)
+        b_actions = actions.reshape((-1,) + envs.single_action_space.shape).long()
         b_advantages = advantages.reshape(-1)
         b_returns = returns.reshape(-1)
         b_values = values.reshape(-1)
         metrics = rollout_metrics(agent, b_obs)
 
         # Optimizing the policy and value network
-        b_inds = np.arange(args.batch_size)
         clipfracs = []
         for epoch in range(args.update_epochs):
-            np.random.shuffle(b_inds)
+            b_inds = torch.randperm(args.batch_size, device=device)
             for start in range(0, args.batch_size, args.minibatch_size):
                 end = start + args.minibatch_size
                 mb_inds = b_inds[start:end]
 
-                _, newlogprob, entropy, newvalue = agent.get_action_and_value(b_obs[mb_inds], b_actions.long()[mb_inds])
+                _, newlogprob, entropy, newvalue = agent.get_action_and_value(b_obs[mb_inds], b_actions[mb_inds])
                 logratio = newlogprob - b_logprobs[mb_inds]
                 ratio = logratio.exp()
 
@@ -350,7 +420,7 @@ if __name__ == "__main__":
                     # calculate approx_kl http://joschu.net/blog/kl-approx.html
                     old_approx_kl = (-logratio).mean()
                     approx_kl = ((ratio - 1) - logratio).mean()
-                    clipfracs += [((ratio - 1.0).abs() > args.clip_coef).float().mean().item()]
+                    clipfracs += [((ratio - 1.0).abs() > args.clip_coef).float().mean()]
 
                 mb_advantages = b_advantages[mb_inds]
                 if args.norm_adv:
@@ -390,6 +460,9 @@ if __name__ == "__main__":
         y_pred, y_true = b_values.cpu().numpy(), b_returns.cpu().numpy()
         var_y = np.var(y_true)
         explained_var = np.nan if var_y == 0 else 1 - np.var(y_true - y_pred) / var_y
+        diverged = nonfinite_terms(agent, value_loss=v_loss, policy_loss=pg_loss, entropy=entropy_loss)
+        if args.save_model and not diverged:
+            last_finite = copy.deepcopy(agent.state_dict())
 
         # TRY NOT TO MODIFY: record rewards for plotting purposes
         writer.add_scalar("charts/learning_rate", optimizer.param_groups[0]["lr"], global_step)
@@ -398,17 +471,24 @@ if __name__ == "__main__":
         writer.add_scalar("losses/entropy", entropy_loss.item(), global_step)
         writer.add_scalar("losses/old_approx_kl", old_approx_kl.item(), global_step)
         writer.add_scalar("losses/approx_kl", approx_kl.item(), global_step)
-        writer.add_scalar("losses/clipfrac", np.mean(clipfracs), global_step)
+        writer.add_scalar("losses/clipfrac", torch.stack(clipfracs).mean().item(), global_step)
         writer.add_scalar("losses/explained_variance", explained_var, global_step)
         for tag, value in metrics.items():
             writer.add_scalar(tag, value, global_step)
         print("SPS:", int(global_step / (time.time() - start_time)))
         writer.add_scalar("charts/SPS", int(global_step / (time.time() - start_time)), global_step)
+        if diverged:
+            break
 
     if args.save_model:
+        agent.load_state_dict(last_finite)
         model_path = f"runs/{run_name}/{args.exp_name}.cleanrl_model"
         torch.save(agent.state_dict(), model_path)
         print(f"model saved to {model_path}")
 
     envs.close()
     writer.close()
+    if diverged:
+        raise SystemExit(f"error: training diverged at iteration {iteration}: {', '.join(diverged[:3])} not finite")
+    if stop:
+        raise SystemExit(f"error: stopped by {stop[0]} at global_step={global_step}; logs in runs/{run_name}")

@@ -2,8 +2,8 @@
 # The actor's last layer is a fixed simplex equiangular tight frame (ETF): a buffer, never trained, so
 # only the backbone learns to place each state's features on its action's vertex. `--no-etf` restores
 # a learned linear head, so the baseline runs from this same file. The ETF head is ppo_etf_classic.py's line
-# for line (`simplex_etf`, the layers, `head`, `actor` and `action_layer` of `Agent`, `rollout_metrics`, the ETF's
-# checks and messages): one method, two algorithms. Only `Agent`'s sampling methods differ (for `--epsilon`).
+# for line (`simplex_etf`, `SimplexETF`, the layers of `Agent`, `rollout_metrics`, the input checks and messages):
+# one method, two algorithms. Only `Agent`'s sampling methods differ (for `--epsilon`).
 #
 # CleanRL has no REINFORCE, so there is no parent to fork: this file is based on the layout, names and
 # log tags of CleanRL's cleanrl/ppo.py (MIT, https://github.com/vwxyzjn/cleanrl). What differs from ppo.py:
@@ -11,18 +11,22 @@
 #   complete episode, computes the discounted returns-to-go of each episode and takes one Adam step on the
 #   REINFORCE loss -log pi(a|s) * G (optionally G - V(s) with a learned baseline, `--baseline`; optionally
 #   normalised over the batch, `--norm-returns`). No GAE, no clipping, no epochs or minibatches;
-# - `--epsilon`: epsilon-greedy exploration mixed into the sampling policy (see `behaviour_logits`);
+# - `--epsilon`: a uniform mixture (1-eps) pi + eps/K with the stochastic policy (see `behaviour_logits`);
 # - the ETF action head (`simplex_etf`, `--etf/--no-etf`, `--etf-scale`, `--hidden-dim`);
 # - gymnasium 1.x: SAME_STEP autoreset; episode stats read from infos["final_info"]["episode"] masked by
 #   infos["final_info"]["_episode"]; `--save-model`; Categorical without per-step argument checks;
 # - once per update on the batch: policy entropy, action-collapse metrics of the actor's features grouped
 #   by greedy action (`collapse/`), feature ranks, dead units and norm (`repr/`);
-# - bad input (unknown or continuous-action env, d < K, epsilon outside [0, 1], a budget below one batch)
-#   stops with one line.
+# - bad input, a diverged loss and Ctrl-C/SIGTERM stop with one line; logs and the model are kept.
 # Defaults: CartPole-v1, 4 envs (4 episodes per update), Adam lr 3e-3, gamma 0.99, normalised returns, no
 # baseline, 200k env steps: returns near the 500 cap in about a minute on one CPU core (OMP_NUM_THREADS=1).
+import copy
+import difflib
+import math
 import os
 import random
+import signal
+import sys
 import time
 from dataclasses import dataclass
 
@@ -79,7 +83,7 @@ class Args:
     vf_coef: float = 0.5
     """coefficient of the value function (with `--baseline`)"""
     epsilon: float = 0.0
-    """epsilon-greedy exploration: actions are sampled from (1 - epsilon) * pi_theta + epsilon * uniform"""
+    """uniform-mixture exploration: actions are sampled from (1 - epsilon) * pi_theta + epsilon / K"""
 
     # ACPG arguments
     etf: bool = True
@@ -150,6 +154,19 @@ def returns_to_go(rewards, dones, gamma):
     return returns
 
 
+class SimplexETF(nn.Module):
+    """ACPG's actor head: logits = scale * h @ W. W is a buffer stored as `weight` (K x d, as nn.Linear's), so it is
+    saved and moved with the model and never seen by the optimizer."""
+
+    def __init__(self, dim, num_actions, scale=1.0):
+        super().__init__()
+        self.register_buffer("weight", simplex_etf(dim, num_actions).T.contiguous())
+        self.scale = scale
+
+    def forward(self, hidden):
+        return self.scale * hidden @ self.weight.T
+
+
 class Agent(nn.Module):
     def __init__(self, envs, etf=True, etf_scale=1.0, hidden_dim=64):
         super().__init__()
@@ -160,27 +177,15 @@ class Agent(nn.Module):
             nn.Tanh(),
             layer_init(nn.Linear(hidden_dim, 1), std=1.0),
         )
-        self.actor_features = nn.Sequential(
+        self.actor = nn.Sequential(
             layer_init(nn.Linear(np.array(envs.single_observation_space.shape).prod(), hidden_dim)),
             nn.Tanh(),
             layer_init(nn.Linear(hidden_dim, hidden_dim)),
             nn.Tanh(),
+            SimplexETF(hidden_dim, envs.single_action_space.n, etf_scale)
+            if etf
+            else layer_init(nn.Linear(hidden_dim, envs.single_action_space.n), std=0.01),
         )
-        self.etf_scale = etf_scale
-        if etf:  # a buffer drawn from the run's seed: saved and moved with the model, invisible to the optimizer
-            self.register_buffer("etf", simplex_etf(hidden_dim, envs.single_action_space.n))
-        else:
-            self.actor_head = layer_init(nn.Linear(hidden_dim, envs.single_action_space.n), std=0.01)
-
-    def action_layer(self):
-        """The actor's last layer as a d x K matrix, one column per action."""
-        return self.etf if hasattr(self, "etf") else self.actor_head.weight.T
-
-    def head(self, hidden):
-        return self.etf_scale * hidden @ self.etf if hasattr(self, "etf") else self.actor_head(hidden)
-
-    def actor(self, x):
-        return self.head(self.actor_features(x))
 
     def get_value(self, x):
         return self.critic(x)
@@ -199,10 +204,10 @@ class Agent(nn.Module):
 def rollout_metrics(agent, b_obs):
     """ACPG's collapse metrics and the representation metrics of the actor's features on the rollout."""
     with torch.no_grad():
-        hidden = agent.actor_features(b_obs)
-        logits = agent.head(hidden)
+        hidden = agent.actor[:-1](b_obs)
+        logits = agent.actor[-1](hidden)
     metrics = {"collapse/policy_entropy": Categorical(logits=logits).entropy().mean().item()}
-    nc = action_collapse_metrics(hidden, logits.argmax(dim=1), agent.action_layer())
+    nc = action_collapse_metrics(hidden, logits.argmax(dim=1), agent.actor[-1].weight.T)
     metrics.update({f"collapse/{key}": value for key, value in nc.items()})
     metrics.update({f"repr/{key}": value for key, value in rank_metrics(hidden).items()})
     metrics["repr/dead_units"] = dead_units(hidden, "tanh")
@@ -210,33 +215,78 @@ def rollout_metrics(agent, b_obs):
     return metrics
 
 
+def check_numbers(args, positive="", non_negative="", probability=""):
+    """Stop with one line at the first numeric flag (space-separated names) that is not finite or breaks its rule."""
+    rules = ((positive, "positive", lambda v: v > 0), (non_negative, "non-negative", lambda v: v >= 0))
+    for names, allowed, ok in rules + ((probability, "in [0, 1]", lambda v: 0 <= v <= 1),):
+        for name in names.split():
+            value = getattr(args, name)
+            if value is not None and not (math.isfinite(value) and ok(value)):
+                raise SystemExit(f"error: --{name.replace('_', '-')} must be finite and {allowed}, got {value}")
+
+
+def check_env(env_id, atari_script="ppo_etf_atari.py"):
+    """Stop with one line unless env_id makes an env with Box observations and Discrete actions; return its K."""
+    if env_id not in gym.registry:  # it may be an Atari id: register them, only to name the right script
+        gym.register_envs(__import__("ale_py"))
+    if env_id not in gym.registry:
+        close = difflib.get_close_matches(env_id, gym.registry, n=1)
+        raise SystemExit(f"error: unknown --env-id {env_id!r}" + (f"; did you mean {close[0]}?" if close else ""))
+    if str(gym.spec(env_id).entry_point).startswith("ale_py"):
+        raise SystemExit(f"error: --env-id {env_id} is an Atari game; use {atari_script}")
+    try:
+        env = gym.make(env_id)
+    except Exception as error:  # e.g. a missing extra (box2d, mujoco)
+        raise SystemExit(f"error: --env-id {env_id} cannot be made: {str(error).splitlines()[0]}")
+    env.close()
+    if not isinstance(env.action_space, gym.spaces.Discrete):
+        raise SystemExit(f"error: {env_id} has a {type(env.action_space).__name__} action space; only Discrete is supported")
+    if not isinstance(env.observation_space, gym.spaces.Box):
+        raise SystemExit(f"error: {env_id} has {type(env.observation_space).__name__} observations; only Box is supported")
+    return env.action_space.n
+
+
 def check_args(args):
     """Stop with one clear line on input this script cannot serve."""
-    if args.env_id not in gym.registry:
-        raise SystemExit(f"error: unknown --env-id {args.env_id!r} (not a registered gymnasium id)")
-    if args.num_envs < 1:
-        raise SystemExit(f"error: --num-envs must be at least 1, got {args.num_envs}")
+    check_numbers(
+        args,
+        positive="total_timesteps learning_rate num_envs etf_scale hidden_dim",
+        non_negative="ent_coef vf_coef",
+        probability="gamma epsilon",
+    )
     if args.total_timesteps < args.num_envs:
+        raise SystemExit(f"error: --total-timesteps {args.total_timesteps} is below one batch (--num-envs {args.num_envs})")
+    num_actions = check_env(args.env_id)
+    if args.etf and not 2 <= num_actions <= args.hidden_dim:
         raise SystemExit(
-            f"error: --total-timesteps {args.total_timesteps} is below one batch "
-            f"(one episode per env: at least --num-envs = {args.num_envs} steps)"
-        )
-    if not 0.0 <= args.epsilon <= 1.0:
-        raise SystemExit(f"error: --epsilon must be in [0, 1], got {args.epsilon}")
-    env = gym.make(args.env_id)
-    action_space, max_episode_steps = env.action_space, env.spec.max_episode_steps
-    env.close()
-    if not isinstance(action_space, gym.spaces.Discrete):
-        raise SystemExit(
-            f"error: {args.env_id} has a {type(action_space).__name__} action space; only Discrete is supported"
-        )
-    if args.etf and not 2 <= action_space.n <= args.hidden_dim:
-        raise SystemExit(
-            f"error: the ETF needs 2 <= K <= d, got K={action_space.n} actions and d={args.hidden_dim} "
+            f"error: the ETF needs 2 <= K <= d, got K={num_actions} actions and d={args.hidden_dim} "
             "(raise --hidden-dim or use --no-etf)"
         )
-    if max_episode_steps is None:
+    if gym.spec(args.env_id).max_episode_steps is None:
         raise SystemExit(f"error: {args.env_id} has no time limit; Monte-Carlo episodes need one")
+
+
+def stop_on_signal():
+    """Ctrl-C or SIGTERM ends training after the current iteration, so the logs and the model are kept;
+    a second signal aborts at once."""
+    received = []
+
+    def handler(signum, frame):
+        if received:
+            raise KeyboardInterrupt
+        received.append(signal.Signals(signum).name)
+        print(f"{received[0]}: stopping after this iteration (again to abort)", file=sys.stderr)
+
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, handler)
+    return received
+
+
+def nonfinite_terms(model, **losses):
+    """Names of the losses and parameters that are NaN or infinite (one host sync)."""
+    named = list(losses.items()) + list(model.named_parameters())
+    finite = torch.stack([torch.isfinite(value).all() for _, value in named]).tolist()
+    return [name for (name, _), ok in zip(named, finite) if not ok]
 
 
 if __name__ == "__main__":
@@ -270,6 +320,8 @@ if __name__ == "__main__":
     torch.distributions.Distribution.set_default_validate_args(False)
 
     device = torch.device("cuda" if torch.cuda.is_available() and args.cuda else "cpu")
+    if args.cuda and not torch.cuda.is_available():
+        print("note: no GPU available, running on the CPU (--no-cuda silences this)", file=sys.stderr)
 
     # env setup
     envs = gym.vector.SyncVectorEnv(
@@ -286,8 +338,10 @@ if __name__ == "__main__":
     iteration = 0
     start_time = time.time()
     next_obs, _ = envs.reset(seed=args.seed)
+    stop, diverged = stop_on_signal(), []
+    last_finite = copy.deepcopy(agent.state_dict()) if args.save_model else None
 
-    while global_step < args.total_timesteps:
+    while global_step < args.total_timesteps and not stop:
         iteration += 1
         # ALGO Logic: a batch of complete episodes, one per env, every one run from a reset by the current
         # policy. An env that finishes first goes on stepping (SyncVectorEnv steps all of them) until the
@@ -353,6 +407,9 @@ if __name__ == "__main__":
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
+        diverged = nonfinite_terms(agent, policy_loss=pg_loss, entropy=entropy_loss, loss=loss)
+        if args.save_model and not diverged:
+            last_finite = copy.deepcopy(agent.state_dict())
 
         # TRY NOT TO MODIFY: record rewards for plotting purposes
         writer.add_scalar("charts/learning_rate", optimizer.param_groups[0]["lr"], global_step)
@@ -364,11 +421,18 @@ if __name__ == "__main__":
             writer.add_scalar(tag, value, global_step)
         print("SPS:", int(global_step / (time.time() - start_time)))
         writer.add_scalar("charts/SPS", int(global_step / (time.time() - start_time)), global_step)
+        if diverged:
+            break
 
     if args.save_model:
+        agent.load_state_dict(last_finite)
         model_path = f"runs/{run_name}/{args.exp_name}.cleanrl_model"
         torch.save(agent.state_dict(), model_path)
         print(f"model saved to {model_path}")
 
     envs.close()
     writer.close()
+    if diverged:
+        raise SystemExit(f"error: training diverged at iteration {iteration}: {', '.join(diverged[:3])} not finite")
+    if stop:
+        raise SystemExit(f"error: stopped by {stop[0]} at global_step={global_step}; logs in runs/{run_name}")

