@@ -1,26 +1,42 @@
-"""Figures and a markdown table from the TensorBoard runs of one or more sweeps.
+"""Figures, tidy CSVs and a markdown table from the TensorBoard runs of one or more sweeps.
 
-    python scripts/plot.py sweeps/classic --out docs/classic
+    python scripts/plot.py sweeps/classic_ppo --out docs/classic_ppo
 
 Finds every TensorBoard run below the given folders. Runs are grouped into variants: by their sweep
 folder's name without its seed (scripts/sweep.py), or else by env id and exp_name from CleanRL's run
-name {env_id}__{exp_name}__{seed}__{time}. Writes, per environment:
-  returns_<env>.png   episodic return against steps: mean over seeds, shaded min-max band, a second panel
-                      for evaluation returns (eval/episodic_return) where runs log them, dotted lines at resets;
+name {env_id}__{exp_name}__{seed}__{time}; the x axis is named after what the run's script counts (X_UNITS,
+from the exp_name). Writes, per environment:
+  returns_<env>.png   episodic return against steps: mean over seeds, shaded min-max band; a panel for
+                      evaluation returns (eval/episodic_return) where runs log them; a panel against wall-clock
+                      time (TensorBoard's wall_time, from the run's first event); dotted lines at resets;
   metrics_<env>.png   each collapse/, repr/, pfo/, capacity/ and reset/ tag over time, the same way
                       (`--tags REGEX` keeps the tags it matches);
-and table.md: per variant, mean +- std over seeds (population std) of the average episodic return over
-the last 10% of training and over the first 10% (and of the evaluation return over the last 10%, where runs
-log one), and the mean of the runs' final steps per second; a run that stopped short of its variant's longest
-run is left out of the table as unfinished.
+  <figure>.csv        beside each figure, its data in tidy form: run, variant, seed, step, tag, value, at most
+                      200 evenly spaced points per run and tag (tag wall_clock_s: the seconds since the run's
+                      first event at each episodic return);
+and table.md, over each variant's finished runs (a run that stopped short of its variant's longest is left out):
+the average episodic return over the last 10% of training (one score per run) as an interquartile mean (IQM)
+with a 95% confidence interval and as mean ± sd; the same over the first 10% (mean ± sd) and for the evaluation
+return over the last 10% where runs log one; the final steps per second. Then, for each pair of variants of an
+environment, the probability that a run of one scores higher than a run of the other, P(X > Y), with its CI.
+
+Statistics (numpy only; the definitions of rliable, Agarwal et al. 2021): sd is the sample standard deviation
+(ddof=1); the IQM is the mean of the scores left once int(n/4) are cut from each end (scipy's trim_mean(x, 0.25));
+P(X > Y) counts the pairs (x, y) with x > y, ties as 1/2, over all n*m pairs (the Mann-Whitney U statistic over
+n*m); each CI is the 2.5-97.5 percentile of the statistic over 2,000 bootstrap resamples, each variant's runs
+drawn with replacement (rliable's stratified bootstrap, one stratum per variant and environment), rng seed 0.
 """
 
 import argparse
+import csv
+import itertools
 import math
 import re
 import warnings
 from collections import defaultdict
+from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 import matplotlib
 
@@ -29,9 +45,21 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator  # noqa: E402
 
+# What each training script's global_step (the logs' x axis) counts, by the start of the run's exp_name (the
+# script's name unless --exp-name says otherwise; the experiments/ scripts keep the prefix). Other runs: "steps".
+X_UNITS = {
+    "ppo_etf_classic": "agent steps",
+    "reinforce": "agent steps",  # reinforce_etf.py; experiments/reinforce_etf.sh names its runs reinforce_eps*
+    "ppo_etf_atari": "agent steps",
+    "ppo_pfo_atari": "agent steps",  # its --total-timesteps counts frames, but it logs global_step += num_envs
+    "drqv2": "frames",  # drqv2_reset_rule.py logs global_frame = global_step * action_repeat
+}
 RUN_NAME = re.compile(r"(?P<env>.+?)__(?P<exp>.+?)__(?P<seed>\d+)__\d+")
 METRIC_PREFIXES = ("collapse/", "repr/", "pfo/", "capacity/", "reset/")
-RETURN_TAGS = {"charts/episodic_return": "episodic return", "eval/episodic_return": "evaluation return"}
+TRAIN, EVAL = "charts/episodic_return", "eval/episodic_return"
+RETURN_TAGS = {TRAIN: "episodic return", EVAL: "evaluation return"}
+CSV_POINTS = 200  # at most this many rows per run and tag in a figure's CSV
+BOOTSTRAP_RESAMPLES, BOOTSTRAP_SEED = 2000, 0
 
 
 class Parser(argparse.ArgumentParser):
@@ -55,63 +83,92 @@ def check_args(args):
         raise SystemExit(f"error: --out {args.out} is a file; give a folder")
 
 
+class Series(NamedTuple):
+    steps: np.ndarray
+    values: np.ndarray
+    wall: np.ndarray  # seconds since the run's first event
+
+
+EMPTY = Series(np.array([], int), np.array([]), np.array([]))
+
+
+@dataclass
+class Run:
+    path: str  # its TensorBoard directory
+    variant: str
+    seed: int
+    unit: str  # what its steps count
+    scalars: dict  # {tag: Series}
+
+
 def read_run(run_dir):
-    """{tag: (steps, values)} of one TensorBoard run directory."""
+    """{tag: Series} of one TensorBoard run directory."""
     accumulator = EventAccumulator(str(run_dir), size_guidance={"scalars": 0})
     accumulator.Reload()
+    start = accumulator.FirstEventTimestamp()  # written when the run's SummaryWriter is made
     return {
-        tag: (np.array([e.step for e in events]), np.array([e.value for e in events]))
+        tag: Series(*(np.array(column) for column in zip(*((e.step, e.value, e.wall_time - start) for e in events))))
         for tag in accumulator.Tags()["scalars"]
         for events in [accumulator.Scalars(tag)]
     }
 
 
 def variant_of(run_dir):
-    """(env, variant label, seed) of a run directory."""
+    """(env, variant label, seed, exp_name) of a run directory."""
     match = RUN_NAME.fullmatch(run_dir.name)
     env, exp, seed = (match["env"], match["exp"], int(match["seed"])) if match else ("?", run_dir.name, 0)
+    variant = exp
     sweep_run = next((p for p in run_dir.parents if (p / "log.txt").exists()), None)  # written when a run starts
     if sweep_run is not None:
-        exp = ",".join(part for part in sweep_run.name.split(",") if not part.startswith("seed="))
-    return env, exp, seed
+        variant = ",".join(part for part in sweep_run.name.split(",") if not part.startswith("seed="))
+    return env, variant, seed, exp
+
+
+def x_unit(exp):
+    return next((unit for prefix, unit in X_UNITS.items() if exp.startswith(prefix)), "steps")
 
 
 def collect(folders, pattern=""):
-    """{env: {variant: [run scalars]}} for every run below `folders` whose variant matches the regex `pattern`."""
+    """{env: {variant: [Run]}} for every run below `folders` whose variant matches the regex `pattern`."""
     runs = defaultdict(lambda: defaultdict(list))
     run_dirs = sorted({event.parent for folder in folders for event in Path(folder).rglob("events.out.tfevents.*")})
     for run_dir in run_dirs:
-        env, variant, _ = variant_of(run_dir)
+        env, variant, seed, exp = variant_of(run_dir)
         if re.search(pattern, variant):
-            runs[env][variant].append(read_run(run_dir))
+            runs[env][variant].append(Run(str(run_dir), variant, seed, x_unit(exp), read_run(run_dir)))
     return runs
 
 
-def binned(steps, values, edges):
-    """Mean of the values in each step bin, carried forward through empty bins (NaN before the first)."""
+def binned(x, values, edges):
+    """Mean of the values in each bin of x, carried forward through empty bins; NaN before the first value and
+    after the last (a run that ended early, or sooner on the wall clock, is not drawn on)."""
     out = np.full(len(edges) - 1, np.nan)
-    index = np.clip(np.searchsorted(edges, steps, side="right") - 1, 0, len(edges) - 2)
+    index = np.clip(np.searchsorted(edges, x, side="right") - 1, 0, len(edges) - 2)
     for b in np.unique(index):
         out[b] = values[index == b].mean()
-    for b in range(1, len(out)):
+    for b in range(1, index.max() + 1):
         if np.isnan(out[b]):
             out[b] = out[b - 1]
     return out
 
 
-def plot_band(ax, runs, tag, label, colour, bins=60):
-    """Mean over runs with a min-max band, for one tag of one variant."""
-    runs = [run[tag] for run in runs if tag in run and len(run[tag][0])]
-    if not runs:
+def steps(series):
+    return series.steps
+
+
+def plot_band(ax, runs, tag, label, colour, x=steps, bins=60):
+    """Mean over runs with a min-max band, for one tag of one variant, against x(series)."""
+    series = [run.scalars[tag] for run in runs if tag in run.scalars and len(run.scalars[tag].steps)]
+    if not series:
         return
-    edges = np.linspace(0, max(steps.max() for steps, _ in runs) + 1, bins + 1)
-    curves = np.array([binned(steps, values, edges) for steps, values in runs])
+    edges = np.linspace(0, max(x(s).max() for s in series) + 1, bins + 1)
+    curves = np.array([binned(x(s), s.values, edges) for s in series])
     centres = (edges[:-1] + edges[1:]) / 2
-    with warnings.catch_warnings():  # bins before a run's first event are NaN in every run: left blank
+    with warnings.catch_warnings():  # bins outside every run's span are NaN in every run: left blank
         warnings.simplefilter("ignore", RuntimeWarning)
         mean, low, high = np.nanmean(curves, 0), np.nanmin(curves, 0), np.nanmax(curves, 0)
     sparse = np.count_nonzero(np.isfinite(mean)) < 3  # e.g. reset/frame: a lone point needs a marker to show
-    ax.plot(centres, mean, label=f"{label} (n={len(runs)})", color=colour, marker="o" if sparse else None)
+    ax.plot(centres, mean, label=f"{label} (n={len(series)})", color=colour, marker="o" if sparse else None)
     ax.fill_between(centres, low, high, color=colour, alpha=0.2)
 
 
@@ -120,32 +177,68 @@ def colours(variants):
     return {variant: f"C{i % 10}" for i, variant in enumerate(sorted(variants))}
 
 
-def mark_resets(ax, runs, colour):
+def mark_resets(ax, runs, colour, x=steps):
     """A dotted line at each reset (reset/frame) of the runs."""
     for run in runs:
-        for frame in run.get("reset/frame", ([], []))[0]:
-            ax.axvline(frame, color=colour, linestyle=":", linewidth=1)
+        if "reset/frame" in run.scalars:
+            for position in x(run.scalars["reset/frame"]):
+                ax.axvline(position, color=colour, linestyle=":", linewidth=1)
+
+
+def x_label(variants):
+    """What the steps of the runs count (X_UNITS), e.g. "agent steps"."""
+    return " / ".join(sorted({run.unit for runs in variants.values() for run in runs}))
+
+
+def clock(seconds):
+    """(divisor, unit) that shows a duration of `seconds` in seconds, minutes or hours."""
+    return (3600, "hours") if seconds > 7200 else (60, "minutes") if seconds > 120 else (1, "seconds")
+
+
+def write_csv(path, variants, columns):
+    """A figure's data in tidy form, at most CSV_POINTS evenly spaced points per run and tag;
+    `columns`: (tag written, tag read, the series' field written as value: "values" or "wall")."""
+    with open(path, "w", newline="") as file:
+        writer = csv.writer(file)
+        writer.writerow(["run", "variant", "seed", "step", "tag", "value"])
+        for (variant, runs), (name, tag, field) in itertools.product(sorted(variants.items()), columns):
+            for run in runs:
+                series = run.scalars.get(tag, EMPTY)
+                n = len(series.steps)
+                for i in np.unique(np.linspace(0, n - 1, min(n, CSV_POINTS)).round().astype(int)):
+                    value = getattr(series, field)[i]
+                    writer.writerow([run.path, variant, run.seed, series.steps[i], name, f"{value:.7g}"])
 
 
 def returns_figure(env, variants, path):
-    tags = [tag for tag in RETURN_TAGS if any(tag in run for runs in variants.values() for run in runs)]
-    fig, axes = plt.subplots(1, len(tags), figsize=(6.4 * len(tags), 4.0), squeeze=False)
+    """Returns against steps (and evaluation returns where logged) and against wall-clock time; False without any."""
+    runs = [run for runs in variants.values() for run in runs]
+    tags = [tag for tag in RETURN_TAGS if any(tag in run.scalars for run in runs)]
+    if not tags:
+        return False
+    panels = [(tag, RETURN_TAGS[tag], x_label(variants), steps) for tag in tags]
+    if TRAIN in tags:
+        divisor, unit = clock(max(run.scalars[TRAIN].wall.max(initial=0) for run in runs if TRAIN in run.scalars))
+        xlabel = f"wall-clock {unit} since the run's start"
+        panels.append((TRAIN, "episodic return by wall-clock time", xlabel, lambda series: series.wall / divisor))
+    fig, axes = plt.subplots(1, len(panels), figsize=(6.4 * len(panels), 4.0), squeeze=False)
     colour = colours(variants)
-    for ax, tag in zip(axes.flat, tags):
+    for ax, (tag, title, xlabel, x) in zip(axes.flat, panels):
         for variant, runs in sorted(variants.items()):
-            plot_band(ax, runs, tag, variant, colour[variant])
-            mark_resets(ax, runs, colour[variant])
-        ax.set(title=f"{env}: {RETURN_TAGS[tag]} (mean, min-max over seeds)", xlabel="environment steps")
-        ax.set_ylabel("return")
+            plot_band(ax, runs, tag, variant, colour[variant], x)
+            mark_resets(ax, runs, colour[variant], x)
+        ax.set(title=f"{env}: {title} (mean, min-max over seeds)", xlabel=xlabel, ylabel="return")
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
+    write_csv(path.with_suffix(".csv"), variants, [(t, t, "values") for t in tags] + [("wall_clock_s", TRAIN, "wall")])
+    return True
 
 
 def metrics_figure(env, variants, path, pattern=""):
-    tags = {t for runs in variants.values() for run in runs for t in run if t.startswith(METRIC_PREFIXES)}
+    tags = {t for runs in variants.values() for run in runs for t in run.scalars if t.startswith(METRIC_PREFIXES)}
     tags = sorted(t for t in tags if re.search(pattern, t))
     if not tags:
         return False
@@ -159,7 +252,7 @@ def metrics_figure(env, variants, path, pattern=""):
         ax.set_title(tag, fontsize=10)
         if tag.endswith("grad_norm"):  # spans orders of magnitude and reaches 0 (a collapsed or saturated actor)
             ax.set_yscale("symlog", linthresh=1e-8)
-        ax.set_xlabel("environment steps", fontsize=8)
+        ax.set_xlabel(x_label(variants), fontsize=8)
         ax.tick_params(labelsize=7)
         ax.grid(alpha=0.3)
     for ax in axes.flat[len(tags) :]:
@@ -171,48 +264,107 @@ def metrics_figure(env, variants, path, pattern=""):
     fig.tight_layout(rect=(0, 0.04, 1, 1))
     fig.savefig(path, dpi=100)
     plt.close(fig)
+    write_csv(path.with_suffix(".csv"), variants, [(t, t, "values") for t in tags])
     return True
 
 
-def window_return(run, start, stop, tag="charts/episodic_return"):
+def iqm(scores):
+    """Interquartile mean along the last axis: the mean once int(n/4) scores are cut from each end."""
+    scores = np.sort(scores, axis=-1)
+    cut = scores.shape[-1] // 4
+    return scores[..., cut : scores.shape[-1] - cut].mean(-1)
+
+
+def probability_of_improvement(x, y):
+    """P(X > Y) along the last axis, ties counting 1/2: the Mann-Whitney U statistic of x over y divided by n*m."""
+    x, y = np.asarray(x)[..., :, None], np.asarray(y)[..., None, :]
+    return ((x > y) + 0.5 * (x == y)).mean((-2, -1))
+
+
+def bootstrap_ci(statistic, *samples):
+    """95% percentile-bootstrap interval of statistic(*samples), each sample's runs resampled with replacement."""
+    rng = np.random.default_rng(BOOTSTRAP_SEED)
+    draws = [np.asarray(s)[rng.integers(0, len(s), (BOOTSTRAP_RESAMPLES, len(s)))] for s in samples]
+    return tuple(np.percentile(statistic(*draws), [2.5, 97.5]))
+
+
+def with_ci(statistic, *samples):
+    if not all(len(s) for s in samples):
+        return "n/a"
+    low, high = bootstrap_ci(statistic, *samples)
+    return f"{statistic(*samples):.2f} [{low:.2f}, {high:.2f}]"
+
+
+def mean_sd(values):
+    """mean ± sample sd (ddof=1); the value alone for one run."""
+    if len(values) < 2:
+        return f"{values[0]:.2f}" if values else "n/a"
+    return f"{np.mean(values):.2f} ± {np.std(values, ddof=1):.2f}"
+
+
+def window_return(run, start, stop, tag=TRAIN):
     """Average of `tag` between fractions `start` and `stop` of the run's steps; None without a value there."""
-    steps, values = run.get(tag, (np.array([]), np.array([])))
-    end = run["charts/SPS"][0].max() if "charts/SPS" in run else steps.max(initial=0)
-    window = values[(steps >= start * end) & (steps <= stop * end)]
+    series = run.scalars.get(tag, EMPTY)
+    end = run.scalars["charts/SPS"].steps.max() if "charts/SPS" in run.scalars else series.steps.max(initial=0)
+    window = series.values[(series.steps >= start * end) & (series.steps <= stop * end)]
     return float(window.mean()) if len(window) else None
 
 
-def mean_std(values):
-    return f"{np.mean(values):.2f} ± {np.std(values):.2f}" if values else "n/a"
+def scores(runs, start, stop, tag=TRAIN):
+    return [score for score in (window_return(run, start, stop, tag) for run in runs) if score is not None]
+
+
+def finished(runs):
+    """The runs that logged SPS up to their variant's last step; 2% of slack for budgets that end on a whole batch
+    of episodes (REINFORCE)."""
+    runs = [run for run in runs if "charts/SPS" in run.scalars]
+    last = max((run.scalars["charts/SPS"].steps[-1] for run in runs), default=0)
+    return [run for run in runs if run.scalars["charts/SPS"].steps[-1] >= 0.98 * last]
+
+
+def row(cells):
+    return "| " + " | ".join(map(str, cells)) + " |"
 
 
 def table(runs_by_env, last_fraction=0.1):
-    with_eval = any("eval/episodic_return" in run for v in runs_by_env.values() for runs in v.values() for run in runs)
-    eval_column = f" eval return, last {last_fraction:.0%} |" if with_eval else ""
-    lines = [
-        f"| env | variant | runs | return, last {last_fraction:.0%} of training | return, first {last_fraction:.0%} "
-        f"|{eval_column} steps | SPS |",
-        "|---|---|---|---|---|" + "---|" * with_eval + "---|---|",
-    ]
+    """The markdown table of the module's docstring, with its notes and the P(X > Y) comparisons."""
+    last, first = f"last {last_fraction:.0%}", f"first {last_fraction:.0%}"
+    with_eval = any(EVAL in run.scalars for v in runs_by_env.values() for runs in v.values() for run in runs)
+    header = ["env", "variant", "runs", f"return, {last}: IQM [95% CI]", "mean ± sd", f"return, {first}: mean ± sd"]
+    header += [f"eval return, {last}: IQM [95% CI]", "mean ± sd"] if with_eval else []
+    lines = [row(header + ["steps", "SPS"]), row(["---"] * (len(header) + 2))]
+    comparisons = []
     for env, variants in sorted(runs_by_env.items()):
+        final = {}
         for variant, runs in sorted(variants.items()):
-            runs = [run for run in runs if "charts/SPS" in run]
-            steps = max((run["charts/SPS"][0][-1] for run in runs), default=0)
-            # unfinished runs left out; 2% of slack for budgets that end on a whole batch of episodes (REINFORCE)
-            runs = [run for run in runs if run["charts/SPS"][0][-1] >= 0.98 * steps]
-            final = [r for r in (window_return(run, 1 - last_fraction, 1) for run in runs) if r is not None]
-            early = [r for r in (window_return(run, 0, last_fraction) for run in runs) if r is not None]
-            sps = [run["charts/SPS"][1][-1] for run in runs]
-            scores = f"{mean_std(final)} | {mean_std(early)}"
+            runs = finished(runs)
+            final[variant] = scores(runs, 1 - last_fraction, 1)
+            cells = [env, variant, len(final[variant]), with_ci(iqm, final[variant]), mean_sd(final[variant])]
+            cells.append(mean_sd(scores(runs, 0, last_fraction)))
             if with_eval:
-                evals = [window_return(run, 1 - last_fraction, 1, "eval/episodic_return") for run in runs]
-                scores += f" | {mean_std([r for r in evals if r is not None])}"
-            lines.append(f"| {env} | {variant} | {len(final)} | {scores} | {steps} | {np.mean(sps):.0f} |")
+                evals = scores(runs, 1 - last_fraction, 1, EVAL)
+                cells += [with_ci(iqm, evals), mean_sd(evals)]
+            sps = [run.scalars["charts/SPS"] for run in runs]
+            cells += [max(s.steps[-1] for s in sps), f"{np.mean([s.values[-1] for s in sps]):.0f}"] if sps else ["?"] * 2
+            lines.append(row(cells))
+        for x, y in itertools.combinations(sorted(final), 2):
+            comparisons.append(row([env, x, y, with_ci(probability_of_improvement, final[x], final[y])]))
+    lines += [
+        "",
+        f"runs: the finished runs with an episode in the {last} of training; IQM: interquartile mean over them, "
+        f"[95% CI]: percentile bootstrap ({BOOTSTRAP_RESAMPLES} resamples of the runs, rng seed {BOOTSTRAP_SEED}); "
+        "sd: sample standard deviation over runs (ddof=1); steps: the longest run's last step; SPS: mean final "
+        "steps per second.",
+    ]
+    if comparisons:
+        lines += ["", row(["env", "X", "Y", f"P(X > Y), return over the {last} [95% CI]"]), row(["---"] * 4)]
+        lines += comparisons
+        lines += ["", "P(X > Y): the probability that a run of X scores higher than a run of Y, ties counting 1/2."]
     return "\n".join(lines) + "\n"
 
 
 def main():
-    parser = Parser(description=__doc__.splitlines()[0])
+    parser = Parser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("folders", nargs="+", type=Path)
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--last-fraction", type=float, default=0.1)
@@ -230,7 +382,7 @@ def main():
         metrics_figure(env, variants, args.out / f"metrics_{name}.png", args.tags)
     (args.out / "table.md").write_text(table(runs, args.last_fraction))
     print((args.out / "table.md").read_text(), end="")
-    print(f"figures in {args.out}")
+    print(f"figures and their data (.csv) in {args.out}")
 
 
 if __name__ == "__main__":

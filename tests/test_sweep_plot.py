@@ -1,8 +1,10 @@
-"""scripts/sweep.py and scripts/plot.py: grid expansion, resuming, failures, the event reader, the figures."""
+"""scripts/sweep.py and scripts/plot.py: grid expansion, resuming, failures, the event reader, statistics, figures."""
 
+import csv
 import json
 import subprocess
 import sys
+import time
 
 import numpy as np
 import pytest
@@ -106,44 +108,127 @@ def test_sweep_and_plot_on_a_tiny_real_run(tmp_path):
     status = json.loads((tmp_path / "sw/variant=etf/status.json").read_text())
     (tensorboard,) = status["tensorboard"]
     scalars = plot.read_run(tensorboard)
-    assert len(scalars["charts/SPS"][0]) == 4 and "collapse/nc1" in scalars
+    assert len(scalars["charts/SPS"].steps) == 4 and "collapse/nc1" in scalars
+    assert np.all(np.diff(scalars["charts/SPS"].wall) > 0)
 
     runs = plot.collect([tmp_path / "sw"])
     assert set(runs["CartPole-v1"]) == {"variant=etf", "variant=no-etf"}
+    assert plot.x_label(runs["CartPole-v1"]) == "agent steps"
     out = tmp_path / "figs"
     plotted = subprocess.run([sys.executable, str(ROOT / "scripts/plot.py"), str(tmp_path / "sw"), "--out", str(out)])
     assert plotted.returncode == 0
-    for name in ("returns_CartPole-v1.png", "metrics_CartPole-v1.png"):
-        data = (out / name).read_bytes()
+    for name in ("returns_CartPole-v1", "metrics_CartPole-v1"):
+        data = (out / f"{name}.png").read_bytes()
         assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 10_000
+        assert (out / f"{name}.csv").read_text().startswith("run,variant,seed,step,tag,value\n")
     table = (out / "table.md").read_text()
     assert "| CartPole-v1 | variant=etf |" in table and "| CartPole-v1 | variant=no-etf |" in table
+    assert "| CartPole-v1 | variant=etf | variant=no-etf |" in table  # P(X > Y)
     assert len(plot.collect([tmp_path / "sw"], "no-etf")["CartPole-v1"]) == 1
 
 
-def test_plot_evaluation_returns_resets_and_tag_filter(tmp_path):
+def write_run(folder, scalars, seconds_per_step=0.1):
+    """A TensorBoard run from {tag: [(step, value), ...]}, its wall clock at `seconds_per_step`."""
     from torch.utils.tensorboard import SummaryWriter
 
+    start = time.time()
+    writer = SummaryWriter(folder)
+    for tag, points in scalars.items():
+        for step, value in points:
+            writer.add_scalar(tag, value, step, walltime=start + step * seconds_per_step)
+    writer.close()
+
+
+def test_statistics_on_known_answers():
+    assert plot.iqm(np.arange(1.0, 9.0)) == 4.5  # the middle half of 1..8: 3, 4, 5, 6
+    assert plot.iqm([5.0, 1.0, 3.0, 2.0, 4.0]) == 3.0  # int(5/4) = 1 cut from each end
+    assert plot.iqm([1.0, 2.0, 6.0]) == 3.0  # fewer than 4 scores: the mean
+    assert plot.probability_of_improvement([3.0, 4.0], [1.0, 2.0]) == 1.0
+    assert plot.probability_of_improvement([1.0, 2.0], [3.0, 4.0]) == 0.0
+    assert plot.probability_of_improvement([1.0, 2.0, 3.0], [1.0, 2.0, 3.0]) == 0.5
+    assert plot.probability_of_improvement([1.0, 2.0], [1.0]) == 0.75  # a tie counts 1/2
+    assert plot.bootstrap_ci(plot.probability_of_improvement, [3.0, 4.0], [1.0, 2.0]) == (1.0, 1.0)
+    rng = np.random.default_rng(1)
+    x, y = rng.normal(size=7), rng.normal(size=5)
+    stats = pytest.importorskip("scipy.stats")
+    assert np.isclose(plot.iqm(x), stats.trim_mean(x, 0.25))
+    assert np.isclose(plot.probability_of_improvement(x, y), stats.mannwhitneyu(x, y).statistic / 35)
+
+    widths = []
+    for n in (5, 50):
+        scores = rng.normal(size=n)
+        low, high = plot.bootstrap_ci(plot.iqm, scores)
+        assert low <= plot.iqm(scores) <= high
+        assert plot.bootstrap_ci(plot.iqm, scores) == (low, high)  # a fixed rng seed: the same interval each time
+        widths.append(high - low)
+    assert widths[1] < widths[0] / 2  # more seeds, a narrower interval
+
+
+def test_table_csv_and_units_on_hand_made_runs(tmp_path):
+    """8 seeds of two variants: A scores its seed (1..8) over the last 10%, B 100 more."""
+    for variant, offset in (("ppo_etf_classic_a", 0), ("ppo_etf_classic_b", 100)):
+        for seed in range(1, 9):
+            write_run(
+                tmp_path / "runs" / f"CartPole-v1__{variant}__{seed}__0",
+                {
+                    "charts/episodic_return": [(50, 0.0), (950, seed + offset), (1000, seed + offset)],
+                    "charts/SPS": [(500, 10.0), (1000, 20.0)],
+                    "collapse/nc1": [(step, seed) for step in range(1, 1001)],
+                },
+            )
+    runs = plot.collect([tmp_path / "runs"])["CartPole-v1"]
+    assert [run.seed for run in runs["ppo_etf_classic_a"]] == list(range(1, 9))
+    table = plot.table({"CartPole-v1": runs})
+    assert "| CartPole-v1 | ppo_etf_classic_a | 8 | 4.50 [" in table
+    assert "| 4.50 ± 2.45 | 0.00 ± 0.00 | 1000 | 20 |" in table  # sample sd of 1..8: 2.449
+    assert "| CartPole-v1 | ppo_etf_classic_a | ppo_etf_classic_b | 0.00 [0.00, 0.00] |" in table
+    assert "sample standard deviation over runs (ddof=1)" in table
+
+    assert plot.x_label(runs) == "agent steps"
+    assert plot.returns_figure("CartPole-v1", runs, tmp_path / "returns.png")
+    assert plot.metrics_figure("CartPole-v1", runs, tmp_path / "metrics.png")
+    with open(tmp_path / "metrics.csv") as file:
+        rows = list(csv.DictReader(file))
+    assert len(rows) == 16 * plot.CSV_POINTS  # 1,000 points per run, downsampled
+    first = [r for r in rows if r["run"].endswith("_a__1__0")]
+    assert (first[0]["variant"], first[0]["seed"], first[0]["tag"]) == ("ppo_etf_classic_a", "1", "collapse/nc1")
+    assert (first[0]["step"], first[-1]["step"], first[-1]["value"]) == ("1", "1000", "1")
+    with open(tmp_path / "returns.csv") as file:
+        wall = [r for r in csv.DictReader(file) if r["tag"] == "wall_clock_s" and r["step"] == "950"]
+    assert len(wall) == 16 and all(abs(float(r["value"]) - 95) < 5 for r in wall)
+
+
+def test_x_units_from_the_script_name():
+    assert plot.x_unit("ppo_etf_classic") == plot.x_unit("reinforce_eps0.2_no-etf") == "agent steps"
+    assert plot.x_unit("drqv2_no_reset_rule") == "frames"
+    assert plot.x_unit("my_script") == "steps"
+
+
+def test_plot_evaluation_returns_resets_and_tag_filter(tmp_path):
     for start, evals in (("dead", [0.0, 10.0, 30.0]), ("healthy", [0.0, 50.0, 70.0])):
-        writer = SummaryWriter(tmp_path / "sw" / f"start={start},seed=1" / "runs" / "cartpole_swingup__drq__1__0")
-        for frame, value in zip((0, 500, 900), evals):
-            writer.add_scalar("eval/episodic_return", value, frame)
-            writer.add_scalar("charts/episodic_return", value / 2, frame + 100)
-            writer.add_scalar("charts/SPS", 10.0, frame + 100)
-            writer.add_scalar("collapse/action_std", value, frame)
-            writer.add_scalar("reset/mlp1_grad_norm", value, frame)
+        scalars = {
+            tag: [(frame + shift, value * scale) for frame, value in zip((0, 500, 900), evals)]
+            for tag, shift, scale in (
+                ("eval/episodic_return", 0, 1),
+                ("charts/episodic_return", 100, 0.5),
+                ("collapse/action_std", 0, 1),
+                ("reset/mlp1_grad_norm", 0, 1),
+            )
+        }
+        scalars["charts/SPS"] = [(frame + 100, 10.0) for frame in (0, 500, 900)]
         if start == "dead":
-            writer.add_scalar("reset/frame", 400, 400)
-        writer.close()
+            scalars["reset/frame"] = [(400, 400)]
+        write_run(tmp_path / "sw" / f"start={start},seed=1" / "runs" / "cartpole_swingup__drqv2_reset_rule__1__0", scalars)
         (tmp_path / "sw" / f"start={start},seed=1" / "log.txt").write_text("")
     runs = plot.collect([tmp_path / "sw"])["cartpole_swingup"]
+    assert plot.x_label(runs) == "frames"
     table = plot.table({"cartpole_swingup": runs})
-    assert "| eval return, last 10% |" in table.splitlines()[0]
-    # the last 10% of the run's 1,000 frames holds one evaluation, at 900
-    assert "| cartpole_swingup | start=dead | 1 | 15.00 ± 0.00 | 0.00 ± 0.00 | 30.00 ± 0.00 | 1000 | 10 |" in table
-    fig_path = tmp_path / "returns.png"
-    plot.returns_figure("cartpole_swingup", runs, fig_path)
-    assert fig_path.stat().st_size > 10_000
+    assert "| eval return, last 10%: IQM [95% CI] | mean ± sd |" in table.splitlines()[0]
+    # the last 10% of the run's 1,000 frames holds one evaluation, at 900; one run: no sd
+    assert "| cartpole_swingup | start=dead | 1 | 15.00 [15.00, 15.00] | 15.00 | 0.00 | 30.00 [30.00, 30.00] |" in table
+    assert plot.returns_figure("cartpole_swingup", runs, tmp_path / "returns.png")
+    assert (tmp_path / "returns.png").stat().st_size > 10_000
     assert plot.metrics_figure("cartpole_swingup", runs, tmp_path / "m.png", "grad_norm|action_std")
     assert not plot.metrics_figure("cartpole_swingup", runs, tmp_path / "none.png", "no_such_tag")
-    assert "eval return" not in plot.table({"x": {"v": [{"charts/SPS": (np.array([1]), np.array([1.0]))}]}})
+    sps_only = plot.Run("r", "v", 1, "steps", {"charts/SPS": plot.Series(np.array([1]), np.array([1.0]), np.zeros(1))})
+    assert "eval return" not in plot.table({"x": {"v": [sps_only]}})
