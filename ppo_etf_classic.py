@@ -4,7 +4,9 @@
 # upstream's learned linear head, so the baseline runs from this same file.
 #
 # Fork of CleanRL's cleanrl/ppo.py (MIT, https://github.com/vwxyzjn/cleanrl). What differs from it:
-# - the ETF action head (`simplex_etf`, `--etf/--no-etf`, `--etf-scale`, `--hidden-dim`);
+# - the ETF action head (`simplex_etf`, `SimplexETF`, `--etf/--no-etf`, `--etf-scale`, `--hidden-dim`);
+# - `--epsilon`: actions from the uniform mixture (1-eps) pi + eps/K, its log-probability in the ratio (ACPG's
+#   exploration ablation); toy-text (Discrete) states as one-hot vectors; `--max-episode-steps` bounds every episode;
 # - gymnasium 1.x: SAME_STEP autoreset, so upstream's GAE is unchanged; episode stats read from
 #   infos["final_info"]["episode"] masked by infos["final_info"]["_episode"];
 # - `--epochs` as an alias of `--update-epochs`; `--save-model`; Categorical without per-step argument checks;
@@ -98,6 +100,10 @@ class Args:
     """logits = etf_scale * h @ W; 1 keeps the ETF's unit-norm columns (the paper leaves the scale open)"""
     hidden_dim: int = 64
     """width d of the hidden layers (upstream: 64); the ETF needs d >= number of actions"""
+    epsilon: float = 0.0
+    """uniform-mixture exploration: actions are sampled from (1 - epsilon) * pi_theta + epsilon / K (the ratio uses it)"""
+    max_episode_steps: int | None = None
+    """cap on an episode's length; default: the id's own time limit, or 200 (Taxi-v4's) for ids without one"""
 
     # to be filled in runtime
     batch_size: int = 0
@@ -108,13 +114,16 @@ class Args:
     """the number of iterations (computed in runtime)"""
 
 
-def make_env(env_id, idx, capture_video, run_name):
+def make_env(env_id, idx, capture_video, run_name, max_episode_steps=None):
     def thunk():
         if capture_video and idx == 0:
-            env = gym.make(env_id, render_mode="rgb_array")
+            env = gym.make(env_id, render_mode="rgb_array", max_episode_steps=max_episode_steps)
             env = gym.wrappers.RecordVideo(env, f"videos/{run_name}")
         else:
-            env = gym.make(env_id)
+            env = gym.make(env_id, max_episode_steps=max_episode_steps)
+        if isinstance(env.observation_space, gym.spaces.Discrete):  # toy text: each state as a one-hot vector
+            one_hot = np.eye(env.observation_space.n, dtype=np.float32)
+            env = gym.wrappers.TransformObservation(env, lambda s: one_hot[s], gym.spaces.Box(0, 1, one_hot[0].shape))
         env = gym.wrappers.RecordEpisodeStatistics(env)
         return env
 
@@ -125,6 +134,18 @@ def layer_init(layer, std=np.sqrt(2), bias_const=0.0):
     torch.nn.init.orthogonal_(layer.weight, std)
     torch.nn.init.constant_(layer.bias, bias_const)
     return layer
+
+
+def behaviour_logits(logits, epsilon):
+    """Logits of the exploring behaviour policy pi_b = (1 - eps) * pi_theta + eps / K, a uniform mixture with the
+    stochastic policy. Actions are sampled from pi_b and the loss uses log pi_b(a|s), the log-probability of the
+    mixture that actually chose the action (its gradient flows into pi_theta through the (1 - eps) term). Log space,
+    stable for any eps in [0, 1]; eps = 0 gives the logits back, eps = 1 the uniform policy (no gradient)."""
+    if epsilon == 0.0:
+        return logits
+    log_pi = torch.log_softmax(logits, dim=-1)
+    log_keep = np.log1p(-epsilon) if epsilon < 1.0 else -np.inf
+    return torch.logaddexp(log_pi + log_keep, torch.full_like(log_pi, np.log(epsilon / logits.shape[-1])))
 
 
 def simplex_etf(dim, num_actions):
@@ -173,12 +194,13 @@ class Agent(nn.Module):
     def get_value(self, x):
         return self.critic(x)
 
-    def get_action_and_value(self, x, action=None):
+    def get_action_and_value(self, x, action=None, epsilon=0.0):
         logits = self.actor(x)
-        probs = Categorical(logits=logits)
+        probs = Categorical(logits=behaviour_logits(logits, epsilon))
         if action is None:
             action = probs.sample()
-        return action, probs.log_prob(action), probs.entropy(), self.critic(x)
+        entropy = probs.entropy() if epsilon == 0.0 else Categorical(logits=logits).entropy()  # of pi_theta
+        return action, probs.log_prob(action), entropy, self.critic(x)
 
 
 def rollout_metrics(agent, b_obs):
@@ -220,7 +242,7 @@ def check_batch(args):
 
 
 def check_env(env_id, atari_script="ppo_etf_atari.py"):
-    """Stop with one line unless env_id makes an env with Box observations and Discrete actions; return its K."""
+    """Stop with one line unless env_id makes an env with Box or Discrete observations and Discrete actions; return K."""
     if env_id not in gym.registry:  # it may be an Atari id: register them, only to name the right script
         gym.register_envs(__import__("ale_py"))
     if env_id not in gym.registry:
@@ -235,8 +257,8 @@ def check_env(env_id, atari_script="ppo_etf_atari.py"):
     env.close()
     if not isinstance(env.action_space, gym.spaces.Discrete):
         raise SystemExit(f"error: {env_id} has a {type(env.action_space).__name__} action space; only Discrete is supported")
-    if not isinstance(env.observation_space, gym.spaces.Box):
-        raise SystemExit(f"error: {env_id} has {type(env.observation_space).__name__} observations; only Box is supported")
+    if not isinstance(env.observation_space, (gym.spaces.Box, gym.spaces.Discrete)):
+        raise SystemExit(f"error: {env_id} has {type(env.observation_space).__name__} observations; only Box and Discrete")
     return env.action_space.n
 
 
@@ -245,9 +267,9 @@ def check_args(args):
     check_numbers(
         args,
         positive="total_timesteps learning_rate num_envs num_steps num_minibatches update_epochs clip_coef max_grad_norm "
-        "target_kl etf_scale hidden_dim",
+        "target_kl etf_scale hidden_dim max_episode_steps",
         non_negative="ent_coef vf_coef",
-        probability="gamma gae_lambda",
+        probability="gamma gae_lambda epsilon",
     )
     check_batch(args)
     num_actions = check_env(args.env_id)
@@ -284,6 +306,7 @@ def nonfinite_terms(model, **losses):
 if __name__ == "__main__":
     args = tyro.cli(Args)
     check_args(args)
+    args.max_episode_steps = args.max_episode_steps or gym.spec(args.env_id).max_episode_steps or 200
     args.batch_size = int(args.num_envs * args.num_steps)
     args.minibatch_size = int(args.batch_size // args.num_minibatches)
     args.num_iterations = args.total_timesteps // args.batch_size
@@ -320,7 +343,7 @@ if __name__ == "__main__":
 
     # env setup
     envs = gym.vector.SyncVectorEnv(
-        [make_env(args.env_id, i, args.capture_video, run_name) for i in range(args.num_envs)],
+        [make_env(args.env_id, i, args.capture_video, run_name, args.max_episode_steps) for i in range(args.num_envs)],
         autoreset_mode=gym.vector.AutoresetMode.SAME_STEP,
     )
     assert isinstance(envs.single_action_space, gym.spaces.Discrete), "only discrete action space is supported"
@@ -361,7 +384,7 @@ if __name__ == "__main__":
 
             # ALGO LOGIC: action logic
             with torch.no_grad():
-                action, logprob, _, value = agent.get_action_and_value(next_obs)
+                action, logprob, _, value = agent.get_action_and_value(next_obs, epsilon=args.epsilon)
                 values[step] = value.flatten()
             actions[step] = action
             logprobs[step] = logprob
@@ -412,7 +435,7 @@ if __name__ == "__main__":
                 end = start + args.minibatch_size
                 mb_inds = b_inds[start:end]
 
-                _, newlogprob, entropy, newvalue = agent.get_action_and_value(b_obs[mb_inds], b_actions[mb_inds])
+                _, newlogprob, entropy, newvalue = agent.get_action_and_value(b_obs[mb_inds], b_actions[mb_inds], args.epsilon)
                 logratio = newlogprob - b_logprobs[mb_inds]
                 ratio = logratio.exp()
 

@@ -84,6 +84,8 @@ class Args:
     """coefficient of the value function (with `--baseline`)"""
     epsilon: float = 0.0
     """uniform-mixture exploration: actions are sampled from (1 - epsilon) * pi_theta + epsilon / K"""
+    max_episode_steps: int | None = None
+    """cap on an episode's length; default: the id's own time limit, or 200 (Taxi-v4's) for ids without one"""
 
     # ACPG arguments
     etf: bool = True
@@ -94,13 +96,16 @@ class Args:
     """width d of the hidden layers (upstream: 64); the ETF needs d >= number of actions"""
 
 
-def make_env(env_id, idx, capture_video, run_name):
+def make_env(env_id, idx, capture_video, run_name, max_episode_steps=None):
     def thunk():
         if capture_video and idx == 0:
-            env = gym.make(env_id, render_mode="rgb_array")
+            env = gym.make(env_id, render_mode="rgb_array", max_episode_steps=max_episode_steps)
             env = gym.wrappers.RecordVideo(env, f"videos/{run_name}")
         else:
-            env = gym.make(env_id)
+            env = gym.make(env_id, max_episode_steps=max_episode_steps)
+        if isinstance(env.observation_space, gym.spaces.Discrete):  # toy text: each state as a one-hot vector
+            one_hot = np.eye(env.observation_space.n, dtype=np.float32)
+            env = gym.wrappers.TransformObservation(env, lambda s: one_hot[s], gym.spaces.Box(0, 1, one_hot[0].shape))
         env = gym.wrappers.RecordEpisodeStatistics(env)
         return env
 
@@ -124,18 +129,15 @@ def simplex_etf(dim, num_actions):
 
 
 def behaviour_logits(logits, epsilon):
-    """Log-probabilities of the epsilon-greedy behaviour policy pi_b = (1 - eps) * pi_theta + eps / K.
-
-    Actions are sampled from pi_b and the gradient uses log pi_b(a|s), the log-probability of the mixture
-    that actually chose the action, so the REINFORCE estimator stays on-policy for the policy that is run
-    (its gradient flows into pi_theta through the (1 - eps) term). Computed in log space, stable for any
-    eps in [0, 1]; eps = 0 gives log pi_theta back, eps = 1 the uniform policy (no gradient)."""
-    num_actions = logits.shape[-1]
-    log_pi = torch.log_softmax(logits, dim=-1)
+    """Logits of the exploring behaviour policy pi_b = (1 - eps) * pi_theta + eps / K, a uniform mixture with the
+    stochastic policy. Actions are sampled from pi_b and the loss uses log pi_b(a|s), the log-probability of the
+    mixture that actually chose the action (its gradient flows into pi_theta through the (1 - eps) term). Log space,
+    stable for any eps in [0, 1]; eps = 0 gives the logits back, eps = 1 the uniform policy (no gradient)."""
     if epsilon == 0.0:
-        return log_pi
+        return logits
+    log_pi = torch.log_softmax(logits, dim=-1)
     log_keep = np.log1p(-epsilon) if epsilon < 1.0 else -np.inf
-    return torch.logaddexp(log_pi + log_keep, torch.full_like(log_pi, np.log(epsilon / num_actions)))
+    return torch.logaddexp(log_pi + log_keep, torch.full_like(log_pi, np.log(epsilon / logits.shape[-1])))
 
 
 def returns_to_go(rewards, dones, gamma):
@@ -226,7 +228,7 @@ def check_numbers(args, positive="", non_negative="", probability=""):
 
 
 def check_env(env_id, atari_script="ppo_etf_atari.py"):
-    """Stop with one line unless env_id makes an env with Box observations and Discrete actions; return its K."""
+    """Stop with one line unless env_id makes an env with Box or Discrete observations and Discrete actions; return K."""
     if env_id not in gym.registry:  # it may be an Atari id: register them, only to name the right script
         gym.register_envs(__import__("ale_py"))
     if env_id not in gym.registry:
@@ -241,8 +243,8 @@ def check_env(env_id, atari_script="ppo_etf_atari.py"):
     env.close()
     if not isinstance(env.action_space, gym.spaces.Discrete):
         raise SystemExit(f"error: {env_id} has a {type(env.action_space).__name__} action space; only Discrete is supported")
-    if not isinstance(env.observation_space, gym.spaces.Box):
-        raise SystemExit(f"error: {env_id} has {type(env.observation_space).__name__} observations; only Box is supported")
+    if not isinstance(env.observation_space, (gym.spaces.Box, gym.spaces.Discrete)):
+        raise SystemExit(f"error: {env_id} has {type(env.observation_space).__name__} observations; only Box and Discrete")
     return env.action_space.n
 
 
@@ -250,7 +252,7 @@ def check_args(args):
     """Stop with one clear line on input this script cannot serve."""
     check_numbers(
         args,
-        positive="total_timesteps learning_rate num_envs etf_scale hidden_dim",
+        positive="total_timesteps learning_rate num_envs etf_scale hidden_dim max_episode_steps",
         non_negative="ent_coef vf_coef",
         probability="gamma epsilon",
     )
@@ -262,8 +264,6 @@ def check_args(args):
             f"error: the ETF needs 2 <= K <= d, got K={num_actions} actions and d={args.hidden_dim} "
             "(raise --hidden-dim or use --no-etf)"
         )
-    if gym.spec(args.env_id).max_episode_steps is None:
-        raise SystemExit(f"error: {args.env_id} has no time limit; Monte-Carlo episodes need one")
 
 
 def stop_on_signal():
@@ -292,6 +292,7 @@ def nonfinite_terms(model, **losses):
 if __name__ == "__main__":
     args = tyro.cli(Args)
     check_args(args)
+    args.max_episode_steps = args.max_episode_steps or gym.spec(args.env_id).max_episode_steps or 200
     run_name = f"{args.env_id}__{args.exp_name}__{args.seed}__{int(time.time())}"
     if args.track:
         import wandb
@@ -325,7 +326,7 @@ if __name__ == "__main__":
 
     # env setup
     envs = gym.vector.SyncVectorEnv(
-        [make_env(args.env_id, i, args.capture_video, run_name) for i in range(args.num_envs)],
+        [make_env(args.env_id, i, args.capture_video, run_name, args.max_episode_steps) for i in range(args.num_envs)],
         autoreset_mode=gym.vector.AutoresetMode.SAME_STEP,
     )
     assert isinstance(envs.single_action_space, gym.spaces.Discrete), "only discrete action space is supported"

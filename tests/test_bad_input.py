@@ -77,7 +77,9 @@ CASES = (
         ("ppo_etf_atari", ["--feature-dim", "3"], "2 <= K <= d"),
         ("reinforce_etf", ["--epsilon", "1.5"], "--epsilon must be finite and in [0, 1]"),
         ("reinforce_etf", ["--total-timesteps", "3", "--num-envs", "4"], "below one batch"),
-        ("ppo_etf_classic", ["--env-id", "FrozenLake-v1"], "Discrete observations; only Box"),
+        ("ppo_etf_classic", ["--env-id", "Blackjack-v1"], "Tuple observations; only Box and Discrete"),
+        ("reinforce_etf", ["--max-episode-steps", "0"], "--max-episode-steps must be finite and positive"),
+        ("ppo_etf_classic", ["--epsilon", "-0.1"], "--epsilon must be finite and in [0, 1]"),
     ]
 )
 

@@ -196,3 +196,46 @@ def test_end_to_end_run_logs_tags_and_saves_model(tmp_path, variant):
         assert torch.equal(state["actor.4.weight"], expected_etf) and "actor.4.bias" not in state
     else:
         assert "actor.4.bias" in state
+
+
+# --- toy text, exploration, bounded episodes ----------------------------------------------------
+
+
+def test_discrete_states_are_one_hot_and_episodes_are_bounded():
+    same_step = gym.vector.AutoresetMode.SAME_STEP
+    envs = gym.vector.SyncVectorEnv(
+        [ppo_etf_classic.make_env("CliffWalking-v1", 0, False, "x", 200)], autoreset_mode=same_step
+    )
+    obs, _ = envs.reset(seed=0)
+    assert envs.single_observation_space.shape == (48,) and obs.shape == (1, 48)
+    assert obs.sum() == 1 and obs[0, 36] == 1  # CliffWalking starts in state 36
+    lengths = []
+    for _ in range(450):  # the agent never reaches the goal by always moving up: only the step cap ends it
+        _, _, terminations, truncations, infos = envs.step(np.zeros(1, dtype=np.int64))
+        if "final_info" in infos and infos["final_info"]["_episode"][0]:
+            lengths.append(int(infos["final_info"]["episode"]["l"][0]))
+            assert truncations[0] and not terminations[0]
+    assert lengths == [200, 200]
+
+
+@pytest.mark.parametrize("epsilon", [0.0, 0.1, 1.0])
+def test_epsilon_mixture_is_the_behaviour_policy_of_the_ratio(epsilon):
+    envs = gym.vector.SyncVectorEnv([lambda: gym.make("Acrobot-v1")])
+    torch.manual_seed(0)
+    agent = Agent(envs, etf=True)
+    obs, actions = torch.randn(32, 6), torch.randint(0, 3, (32,))
+    _, logprob, entropy, _ = agent.get_action_and_value(obs, actions, epsilon)
+    pi = torch.softmax(agent.actor(obs), dim=-1)
+    mixture = (1 - epsilon) * pi + epsilon / 3
+    torch.testing.assert_close(logprob, mixture.gather(1, actions[:, None]).log().squeeze(1))
+    torch.testing.assert_close(entropy, -(pi * pi.log()).sum(-1))  # the entropy bonus is pi_theta's
+
+
+def test_a_diverged_run_stops_with_one_line_keeping_logs_and_the_last_finite_model(tmp_path):
+    result = run_script("ppo_etf_classic.py", "--learning-rate", 1e30, "--total-timesteps", 2048, "--save-model",
+                        "--no-cuda", "--no-etf", cwd=tmp_path)  # fmt: skip
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert result.stderr.strip().splitlines()[-1].startswith("error: training diverged at iteration 1")
+    (run_dir,) = (tmp_path / "runs").iterdir()
+    state = torch.load(run_dir / "ppo_etf_classic.cleanrl_model")
+    assert all(torch.isfinite(value).all() for value in state.values())

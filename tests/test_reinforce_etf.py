@@ -40,11 +40,10 @@ def test_behaviour_mixture(epsilon):
     torch.manual_seed(0)
     logits = 3 * torch.randn(32, 5)
     log_b = behaviour_logits(logits, epsilon)
-    probs = log_b.exp()
-    torch.testing.assert_close(probs.sum(-1), torch.ones(32))
+    probs = torch.softmax(log_b, -1)  # logits of pi_b, as Categorical reads them
     torch.testing.assert_close(probs, (1 - epsilon) * torch.softmax(logits, -1) + epsilon / 5)
     if epsilon == 0.0:
-        assert torch.equal(log_b, torch.log_softmax(logits, -1))
+        assert log_b is logits  # the upstream path, untouched
     # the gradient reaches pi_theta through the (1 - eps) term, finite at both ends of [0, 1]
     logits.requires_grad_(True)
     behaviour_logits(logits, epsilon)[:, 0].sum().backward()
