@@ -3,14 +3,20 @@
 # region on the policy's outputs fails once the actor's representation collapses; PFO adds a loss that keeps
 # the actor's pre-activations close to those of the policy that collected the batch:
 #     L_PFO = E_s[ mean_units (phi_theta(s) - phi_old(s))^2 ],  loss += pfo_coef * L_PFO.
-# `--pfo-coef 0` is plain PPO from this same file. The paper's ALE settings (Appendix B, Table 2) are the defaults.
+# `--pfo-coef 0` is the authors' PPO from this same file. The paper's ALE settings (Appendix B, Table 2) are the
+# defaults; where Table 2 is silent, the authors' code (github.com/CLAIRE-Labo/no-representation-no-trust).
 #
 # Fork of CleanRL's cleanrl/ppo_atari.py (MIT, https://github.com/vwxyzjn/cleanrl). What differs from it:
 # - the PFO loss (`--pfo-coef`, `--pfo-all-layers`) on pre-activations kept from the rollout;
-# - separate actor and critic Nature CNNs (`--shared-trunk` for upstream's shared one), one Adam over both;
+# - separate actor and critic Nature CNNs (`--shared-trunk` for upstream's shared one), one Adam over both
+#   (Adam is per parameter: the same as the authors' one Adam per network), gradient norms clipped per network;
 # - the paper's settings: ALE/Phoenix-v5, sticky actions 0.25, no noop starts, no life-loss termination,
-#   no fire reset, frame skip 3 (`--frame-skip`), 108,000-frame episodes, 100M frames, clip 0.1, a constant
-#   learning rate, an unclipped L2 value loss;
+#   no fire reset, frame skip 3 without max-pooling (`--frame-skip`), 108,000-frame episodes, 100M frames,
+#   clip 0.1, a constant learning rate, an unclipped value loss of 0.5 * MSE in total (`--vf-coef 1`);
+# - the authors' optimisation: PyTorch's default initialisation (`--layer-init` for upstream's orthogonal one),
+#   Adam eps 1e-8 (`--adam-eps`);
+# - the x axis counts emulator frames, as the authors log: `global_step` (and so `charts/SPS`) advances by
+#   num_envs x frame_skip per step;
 # - environments: ale-py's native vector env (C++ threads) instead of a SyncVectorEnv of Python wrappers;
 #   SAME_STEP autoreset, so upstream's GAE is unchanged; the reward's sign is taken here, so
 #   `charts/episodic_return` is the raw score of a full game and `episodic_length` counts agent steps;
@@ -19,12 +25,18 @@
 #   without per-step argument checks;
 # - once per iteration on the rollout, for the actor and the critic: the ranks of Appendix E, dead units and
 #   the norms of the features and of the penultimate pre-activations (`repr/`), the PFO loss and the excess
-#   probability ratio (`pfo/`); the capacity loss every `--capacity-every` iterations (`capacity/`);
-# - bad input (an unknown, v4 or non-Atari id, a budget below one batch, impossible sizes) stops with one line.
+#   probability ratio of the final policy on the whole batch (`pfo/`, one more forward pass of the actor);
+#   the capacity loss every `--capacity-every` iterations (`capacity/`);
+# - bad input (an unknown, v4 or non-Atari id, a non-finite or out-of-range number, a budget below one batch,
+#   minibatches that do not split the batch) stops with one line; Ctrl-C or SIGTERM ends after the iteration
+#   (logs and model kept); a non-finite loss or parameter stops with one line.
 import copy
+import math
 import os
 import random
 import re
+import signal
+import sys
 import time
 from dataclasses import dataclass
 from typing import Annotated
@@ -42,6 +54,8 @@ from torch.utils.tensorboard import SummaryWriter
 from metrics_common import dead_units, excess_ratio, mean_norm, rank_metrics
 
 gym.register_envs(ale_py)
+
+FEATURE_DIM = 512  # width of the Nature CNN's last hidden layer: the features, and the pre-activations PFO keeps
 
 
 @dataclass
@@ -70,6 +84,8 @@ class Args:
     """the id of the environment"""
     total_timesteps: int = 100_000_000
     """total emulator frames of the experiment (Table 2: 100M); agent steps = frames / frame skip"""
+    repeat_action_probability: float = 0.25
+    """sticky actions: the probability that the emulator repeats the previous action (ALE v5, Table 2: 0.25)"""
     learning_rate: float = 2.5e-4
     """the learning rate of the optimizer"""
     num_envs: int = 8
@@ -78,6 +94,8 @@ class Args:
     """the number of steps to run in each environment per policy rollout"""
     anneal_lr: bool = False
     """Toggle learning rate annealing for policy and value networks (Table 2: constant)"""
+    layer_init: bool = False
+    """if toggled, upstream's orthogonal initialisation; off: PyTorch's default, as the authors"""
     gamma: float = 0.99
     """the discount factor gamma"""
     gae_lambda: float = 0.95
@@ -94,12 +112,14 @@ class Args:
     """Toggles whether or not to use a clipped loss for the value function (the paper: a plain L2 loss)"""
     ent_coef: float = 0.01
     """coefficient of the entropy"""
-    vf_coef: float = 0.5
-    """coefficient of the value function"""
+    vf_coef: float = 1.0
+    """coefficient of the value function; 1 on upstream's 0.5 * MSE is the authors' 0.5 on an MSE without 1/2"""
     max_grad_norm: float = 0.5
-    """the maximum norm for the gradient clipping"""
+    """the maximum norm for the gradient clipping, per network (actor, critic; a shared trunk as a whole)"""
     target_kl: float | None = None
     """the target KL divergence threshold"""
+    adam_eps: float = 1e-8
+    """the epsilon of Adam (the authors: PyTorch's default 1e-8; upstream: 1e-5)"""
 
     # PFO and paper-setting arguments
     pfo_coef: float = 1.0
@@ -109,7 +129,7 @@ class Args:
     shared_trunk: bool = False
     """if toggled, actor and critic share upstream's single Nature CNN"""
     frame_skip: int = 3
-    """emulator frames per agent step, max-pooled over the last two (the paper: 3, as ALE v5 did not pool)"""
+    """emulator frames per agent step, the ALE's own skip without max-pooling (the paper: 3, as ALE v5 does not pool)"""
     capacity_every: int = 0
     """every this many iterations, measure the capacity loss (0: never; the paper: every 2.5% of training)"""
     capacity_steps: int = 36_000
@@ -126,11 +146,13 @@ class Args:
     """the number of iterations (computed in runtime)"""
 
 
-def make_env(env_id, num_envs, frame_skip=3, **kwargs):
-    """ale-py's native vector env in the paper's ALE setting (Table 2): the v5 id's sticky actions (0.25), no
-    noop starts, no fire reset, no life-loss signal, 108,000-frame episodes, 84x84 grayscale, 4 stacked frames;
-    frames max-pooled over the skip; rewards come raw (the script takes their sign)."""
-    settings = dict(frameskip=frame_skip, maxpool=True, noop_max=0, use_fire_reset=False, episodic_life=False)
+def make_env(env_id, num_envs, frame_skip=3, repeat_action_probability=0.25, **kwargs):
+    """ale-py's native vector env in the paper's ALE setting (Table 2): sticky actions (0.25), no noop starts,
+    no fire reset, no life-loss signal, 108,000-frame episodes, 84x84 grayscale, 4 stacked frames; the ALE
+    repeats each action frame_skip times and the last frame is kept, without max-pooling, as the authors'
+    gym.make(env_id, frameskip=3); rewards come raw (the script takes their sign)."""
+    settings = dict(frameskip=frame_skip, maxpool=False, noop_max=0, use_fire_reset=False, episodic_life=False)
+    settings.update(repeat_action_probability=repeat_action_probability)
     settings.update(life_loss_info=False, reward_clipping=False, max_num_frames_per_episode=108_000)
     settings.update(img_height=84, img_width=84, grayscale=True, stack_num=4)
     settings.update(kwargs)
@@ -144,11 +166,8 @@ def make_env(env_id, num_envs, frame_skip=3, **kwargs):
 
 
 class GameStatistics:
-    """Raw score and length (agent steps) of each full game, all lives, per env: what upstream's
-    RecordEpisodeStatistics, placed below EpisodicLifeEnv and ClipRewardEnv, reports. A life loss is a
-    termination but the game goes on; a game ends where the env starts a new one, seen as a move of the
-    frame the current game started at (frame_number - episode_frame_number). With SAME_STEP autoreset the
-    step's info already describes the new game, so its `lives` cannot tell."""
+    """Raw score and length (agent steps) of each game, per env. A game ends where the env starts a new one,
+    seen as a move of the frame the current game started at (frame_number - episode_frame_number)."""
 
     def __init__(self, info):
         self.game_start = info["frame_number"] - info["episode_frame_number"]
@@ -167,14 +186,15 @@ class GameStatistics:
         return finished
 
 
-def record_game(agent, env_id, frame_skip, seed, path, device, max_steps=4500):
+def record_game(agent, env_id, frame_skip, seed, path, device, max_steps=4500, repeat_action_probability=0.25):
     """Play one game (at most max_steps agent steps: 5 minutes of video) with the current policy into an mp4.
     The agent sees the training preprocessing; the frames come from a twin env stepped in lockstep with the
     same seed and actions, which returns full-size colour frames instead (the ALE is deterministic given both)."""
     import imageio_ffmpeg  # installed with moviepy, which gymnasium's RecordVideo uses
 
-    play = make_env(env_id, 1, frame_skip)
-    film = make_env(env_id, 1, frame_skip, grayscale=False, img_height=210, img_width=160, stack_num=1)
+    sticky = dict(repeat_action_probability=repeat_action_probability)
+    play = make_env(env_id, 1, frame_skip, **sticky)
+    film = make_env(env_id, 1, frame_skip, **sticky, grayscale=False, img_height=210, img_width=160, stack_num=1)
     (obs, info), (frames, _) = play.reset(seed=seed), film.reset(seed=seed)
     game = GameStatistics(info)
     os.makedirs(os.path.dirname(path), exist_ok=True)
@@ -193,22 +213,25 @@ def record_game(agent, env_id, frame_skip, seed, path, device, max_steps=4500):
     film.close()
 
 
-def layer_init(layer, std=np.sqrt(2), bias_const=0.0):
-    torch.nn.init.orthogonal_(layer.weight, std)
-    torch.nn.init.constant_(layer.bias, bias_const)
+def layer_init(layer, std=np.sqrt(2), bias_const=0.0, toggle_init=True):
+    """Upstream's orthogonal initialisation; with toggle_init False the layer keeps PyTorch's default (the
+    authors' ppo_atari_2models.py has the same switch)."""
+    if toggle_init:
+        torch.nn.init.orthogonal_(layer.weight, std)
+        torch.nn.init.constant_(layer.bias, bias_const)
     return layer
 
 
-def nature_cnn():
+def nature_cnn(toggle_init=False):
     return nn.Sequential(
-        layer_init(nn.Conv2d(4, 32, 8, stride=4)),
+        layer_init(nn.Conv2d(4, 32, 8, stride=4), toggle_init=toggle_init),
         nn.ReLU(),
-        layer_init(nn.Conv2d(32, 64, 4, stride=2)),
+        layer_init(nn.Conv2d(32, 64, 4, stride=2), toggle_init=toggle_init),
         nn.ReLU(),
-        layer_init(nn.Conv2d(64, 64, 3, stride=1)),
+        layer_init(nn.Conv2d(64, 64, 3, stride=1), toggle_init=toggle_init),
         nn.ReLU(),
         nn.Flatten(),
-        layer_init(nn.Linear(64 * 7 * 7, 512)),
+        layer_init(nn.Linear(64 * 7 * 7, FEATURE_DIM), toggle_init=toggle_init),
         nn.ReLU(),
     )
 
@@ -224,12 +247,13 @@ def forward_with_preactivations(trunk, x):
 
 
 class Agent(nn.Module):
-    def __init__(self, envs, shared_trunk=False):
+    def __init__(self, envs, shared_trunk=False, orthogonal_init=False):
         super().__init__()
-        self.actor_trunk = nature_cnn()
-        self.critic_trunk = self.actor_trunk if shared_trunk else nature_cnn()
-        self.actor = layer_init(nn.Linear(512, envs.single_action_space.n), std=0.01)
-        self.critic = layer_init(nn.Linear(512, 1), std=1)
+        init = dict(toggle_init=orthogonal_init)
+        self.actor_trunk = nature_cnn(**init)
+        self.critic_trunk = self.actor_trunk if shared_trunk else nature_cnn(**init)
+        self.actor = layer_init(nn.Linear(FEATURE_DIM, envs.single_action_space.n), std=0.01, **init)
+        self.critic = layer_init(nn.Linear(FEATURE_DIM, 1), std=1, **init)
 
     def get_value(self, x):
         return self.critic(self.critic_trunk(x / 255.0))
@@ -247,6 +271,32 @@ class Agent(nn.Module):
             action = probs.sample()
         preactivations = {"actor": actor_preactivations, "critic": critic_preactivations[-1]}
         return action, probs.log_prob(action), probs.entropy(), self.critic(critic_features), preactivations
+
+
+def clip_grad_norm_per_network(agent, max_norm):
+    """Clip the actor's and the critic's gradient norms each at max_norm, as the authors (solve.py, one
+    clip_grad_norm_ per network). A shared trunk makes one network, clipped as a whole as upstream (the authors'
+    shared setting would clip and step the trunk once per network)."""
+    if agent.critic_trunk is agent.actor_trunk:
+        nn.utils.clip_grad_norm_(agent.parameters(), max_norm)
+        return
+    nn.utils.clip_grad_norm_([*agent.actor_trunk.parameters(), *agent.actor.parameters()], max_norm)
+    nn.utils.clip_grad_norm_([*agent.critic_trunk.parameters(), *agent.critic.parameters()], max_norm)
+
+
+def final_logprobs(agent, obs, actions, chunk):
+    """Log-probabilities of the batch's actions under the current policy: the actor only, without gradients,
+    `chunk` samples at a time to bound memory."""
+    with torch.no_grad():
+        logits = [agent.actor(agent.actor_trunk(x / 255.0)) for x in obs.split(chunk)]
+        return Categorical(logits=torch.cat(logits)).log_prob(actions.long())
+
+
+def excess_probability_ratio(new_logprobs, old_logprobs, clip_coef):
+    """The excess ratio as the authors compute it: ratios pi_new / pi_old of the batch's actions (their
+    metrics.compute_models_diff, after the iteration's epochs), the mean of those above 1 + eps over the mean of
+    those below 1 - eps (their plotting notebook); None when either side is empty (they log no mean there)."""
+    return excess_ratio((new_logprobs - old_logprobs).exp(), clip_coef)
 
 
 def pfo_features(actor_preactivations, all_layers):
@@ -285,10 +335,13 @@ def collect_capacity_data(envs, agent, steps, seed, device):
 def capacity_loss(agent, target, observations, args):
     """Capacity loss (Lyle et al. 2022, as the paper's Appendix B): fit a copy of the agent to a random
     network's outputs on the fixed rollout with the training's optimiser settings (a fresh Adam, same learning
-    rate, minibatch and gradient clipping) for one epoch, then report the losses on the whole rollout:
-    forward KL(target || agent) for the actor, squared error for the critic."""
+    rate, eps, minibatch, gradient clipping per network) for one epoch of full minibatches (the authors drop the
+    last partial one), forward KL(target || agent) for the actor, squared error for the critic. Reports the loss
+    of the last minibatch, before its step, as the authors plot it (capacity.py,
+    capacity-checkpoint/last_capacity-epoch/last_capacity-minibatch/loss/*), and the losses on the whole rollout
+    after the fit (`*_after_fit`)."""
     learner = copy.deepcopy(agent)
-    optimizer = optim.Adam(learner.parameters(), lr=args.learning_rate, eps=1e-5)
+    optimizer = optim.Adam(learner.parameters(), lr=args.learning_rate, eps=args.adam_eps)
 
     def losses(obs):
         with torch.no_grad():
@@ -298,22 +351,61 @@ def capacity_loss(agent, target, observations, args):
         kl = (target_logits.softmax(1) * (target_logits.log_softmax(1) - logits.log_softmax(1))).sum(1).mean()
         return kl, (learner.get_value(obs) - target_values).pow(2).mean()
 
-    for mb_inds in torch.randperm(len(observations), device=observations.device).split(args.minibatch_size):
+    full_minibatches = len(observations) // args.minibatch_size * args.minibatch_size
+    inds = torch.randperm(len(observations), device=observations.device)[:full_minibatches]
+    for mb_inds in inds.split(args.minibatch_size):
         actor_loss, critic_loss = losses(observations[mb_inds])
         optimizer.zero_grad()
         (actor_loss + critic_loss).backward()
-        nn.utils.clip_grad_norm_(learner.parameters(), args.max_grad_norm)
+        clip_grad_norm_per_network(learner, args.max_grad_norm)
         optimizer.step()
     with torch.no_grad():
         final = [losses(obs) for obs in observations.split(args.minibatch_size)]
     return {
-        "capacity/actor_loss": float(np.mean([a.item() for a, _ in final])),
-        "capacity/critic_loss": float(np.mean([c.item() for _, c in final])),
+        "capacity/actor_loss": actor_loss.item(),
+        "capacity/critic_loss": critic_loss.item(),
+        "capacity/actor_loss_after_fit": float(np.mean([a.item() for a, _ in final])),
+        "capacity/critic_loss_after_fit": float(np.mean([c.item() for _, c in final])),
     }
+
+
+def check_numbers(args, positive=(), non_negative=(), probability=()):
+    """Stop with one line at the first numeric flag that is not finite or breaks its rule."""
+    rules = ((positive, "positive", lambda v: v > 0), (non_negative, "non-negative", lambda v: v >= 0))
+    for names, allowed, ok in rules + ((probability, "in [0, 1]", lambda v: 0 <= v <= 1),):
+        for name in names:
+            value = getattr(args, name)
+            if value is not None and not (math.isfinite(value) and ok(value)):
+                raise SystemExit(f"error: --{name.replace('_', '-')} must be finite and {allowed}, got {value}")
 
 
 def check_args(args):
     """Stop with one clear line on input this script cannot serve."""
+    check_numbers(
+        args,
+        positive=(
+            "total_timesteps",
+            "learning_rate",
+            "num_envs",
+            "num_steps",
+            "num_minibatches",
+            "update_epochs",
+            "clip_coef",
+            "max_grad_norm",
+            "target_kl",
+            "adam_eps",
+            "frame_skip",
+            "capacity_steps",
+            "video_interval",
+        ),
+        non_negative=("seed", "ent_coef", "vf_coef", "pfo_coef", "capacity_every"),
+        probability=("gamma", "gae_lambda", "repeat_action_probability"),
+    )
+    if args.batch_size or args.minibatch_size or args.num_iterations:
+        raise SystemExit(
+            "error: --batch-size, --minibatch-size and --num-iterations are computed; set --num-envs, "
+            "--num-steps, --num-minibatches and --total-timesteps instead"
+        )
     legacy = re.fullmatch(r"(\w+?)(?:NoFrameskip|Deterministic)?-v[04]", args.env_id)
     if legacy and f"ALE/{legacy[1]}-v5" in gym.registry:
         raise SystemExit(f"error: --env-id {args.env_id} is a v0/v4 id; use ALE/{legacy[1]}-v5 (the paper's setting)")
@@ -321,21 +413,46 @@ def check_args(args):
         raise SystemExit(f"error: unknown --env-id {args.env_id!r} (use an ALE/<Game>-v5 id, e.g. ALE/Phoenix-v5)")
     if gym.spec(args.env_id).vector_entry_point != "ale_py.vector_env:AtariVectorEnv":
         raise SystemExit(f"error: --env-id {args.env_id} is not an Atari game; this script serves ALE/<Game>-v5 ids")
-    for name in ("frame_skip", "num_envs", "num_steps", "num_minibatches", "update_epochs"):
-        if getattr(args, name) < 1:
-            raise SystemExit(f"error: --{name.replace('_', '-')} must be at least 1, got {getattr(args, name)}")
-    batch_frames = args.num_envs * args.num_steps * args.frame_skip
+    batch_size = args.num_envs * args.num_steps
+    batch_frames = batch_size * args.frame_skip
     if args.total_timesteps < batch_frames:
         raise SystemExit(
             f"error: --total-timesteps {args.total_timesteps} frames is below one batch "
             f"(--num-envs x --num-steps x --frame-skip = {batch_frames} frames)"
         )
-    if args.num_minibatches > args.num_envs * args.num_steps:
-        raise SystemExit(f"error: --num-minibatches {args.num_minibatches} exceeds the batch size")
-    if args.pfo_coef < 0:
-        raise SystemExit(f"error: --pfo-coef must be non-negative, got {args.pfo_coef}")
-    if args.capacity_every < 0 or (args.capacity_every and args.capacity_steps < 1):
-        raise SystemExit("error: --capacity-every must be >= 0 and --capacity-steps >= 1 when it is on")
+    if batch_size % args.num_minibatches:
+        raise SystemExit(
+            f"error: --num-minibatches {args.num_minibatches} does not divide the batch of {batch_size} "
+            "(--num-envs x --num-steps); a ragged last minibatch would train on a few samples"
+        )
+    if args.capacity_every and args.capacity_steps < batch_size // args.num_minibatches:
+        raise SystemExit(
+            f"error: --capacity-steps {args.capacity_steps} is below one minibatch "
+            f"({batch_size // args.num_minibatches}); the capacity fit needs at least one"
+        )
+
+
+def stop_on_signal():
+    """Ctrl-C or SIGTERM ends training after the current iteration, so the logs and the model are kept;
+    a second signal aborts at once."""
+    received = []
+
+    def handler(signum, frame):
+        if received:
+            raise KeyboardInterrupt
+        received.append(signal.Signals(signum).name)
+        print(f"{received[0]}: stopping after this iteration (again to abort)", file=sys.stderr)
+
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, handler)
+    return received
+
+
+def nonfinite_terms(model, **losses):
+    """Names of the losses and parameters that are NaN or infinite."""
+    named = list(losses.items()) + list(model.named_parameters())
+    finite = torch.stack([torch.isfinite(value).all() for _, value in named]).tolist()
+    return [name for (name, _), ok in zip(named, finite) if not ok]
 
 
 if __name__ == "__main__":
@@ -343,7 +460,7 @@ if __name__ == "__main__":
     check_args(args)
     args.batch_size = int(args.num_envs * args.num_steps)
     args.minibatch_size = int(args.batch_size // args.num_minibatches)
-    args.num_iterations = args.total_timesteps // (args.frame_skip * args.batch_size)
+    args.num_iterations = args.total_timesteps // (args.frame_skip * args.batch_size)  # --total-timesteps counts frames
     run_name = f"{args.env_id}__{args.exp_name}__{args.seed}__{int(time.time())}"
     if args.track:
         import wandb
@@ -372,23 +489,23 @@ if __name__ == "__main__":
     torch.distributions.Distribution.set_default_validate_args(False)
 
     device = torch.device("cuda" if torch.cuda.is_available() and args.cuda else "cpu")
+    if args.cuda and not torch.cuda.is_available():
+        print("note: no GPU available, running on the CPU (--no-cuda silences this)", file=sys.stderr)
 
     # env setup
-    envs = make_env(args.env_id, args.num_envs, args.frame_skip)
+    envs = make_env(args.env_id, args.num_envs, args.frame_skip, args.repeat_action_probability)
     assert isinstance(envs.single_action_space, gym.spaces.Discrete), "only discrete action space is supported"
 
-    agent = Agent(envs, args.shared_trunk).to(device)
-    optimizer = optim.Adam(agent.parameters(), lr=args.learning_rate, eps=1e-5)
+    agent = Agent(envs, args.shared_trunk, args.layer_init).to(device)
+    optimizer = optim.Adam(agent.parameters(), lr=args.learning_rate, eps=args.adam_eps)
     if args.capacity_every:
-        capacity_target = Agent(envs, args.shared_trunk).to(device)  # a fresh network of the same class
-        capacity_envs = make_env(args.env_id, 1, args.frame_skip)
+        capacity_target = Agent(envs, args.shared_trunk, args.layer_init).to(device)  # a fresh network, same class
+        capacity_envs = make_env(args.env_id, 1, args.frame_skip, args.repeat_action_probability)
         capacity_obs = collect_capacity_data(capacity_envs, capacity_target, args.capacity_steps, args.seed, device)
         capacity_envs.close()
 
     # ALGO Logic: Storage setup
-    obs = torch.zeros((args.num_steps, args.num_envs) + envs.single_observation_space.shape, dtype=torch.uint8).to(
-        device
-    )
+    obs = torch.zeros((args.num_steps, args.num_envs) + envs.single_observation_space.shape, dtype=torch.uint8).to(device)
     actions = torch.zeros((args.num_steps, args.num_envs) + envs.single_action_space.shape).to(device)
     logprobs = torch.zeros((args.num_steps, args.num_envs)).to(device)
     rewards = torch.zeros((args.num_steps, args.num_envs)).to(device)
@@ -397,11 +514,9 @@ if __name__ == "__main__":
     # PFO's targets are the collecting policy's pre-activations, kept from the rollout's forward passes: free,
     # where recomputing them would cost one more forward pass over the batch per iteration.
     sample_obs = torch.zeros((1,) + envs.single_observation_space.shape, device=device)
-    pfo_width = pfo_features(forward_with_preactivations(agent.actor_trunk, sample_obs)[1], args.pfo_all_layers).shape[
-        1
-    ]
+    pfo_width = pfo_features(forward_with_preactivations(agent.actor_trunk, sample_obs)[1], args.pfo_all_layers).shape[1]
     actor_preactivations = torch.zeros((args.num_steps, args.num_envs, pfo_width)).to(device)
-    critic_preactivations = torch.zeros((args.num_steps, args.num_envs, 512)).to(device)
+    critic_preactivations = torch.zeros((args.num_steps, args.num_envs, FEATURE_DIM)).to(device)
 
     # TRY NOT TO MODIFY: start the game
     global_step = 0
@@ -410,8 +525,12 @@ if __name__ == "__main__":
     games = GameStatistics(infos)
     next_obs = torch.from_numpy(next_obs).to(device)
     next_done = torch.zeros(args.num_envs).to(device)
+    stop, diverged = stop_on_signal(), []
+    last_finite = copy.deepcopy(agent.state_dict()) if args.save_model else None
 
     for iteration in range(1, args.num_iterations + 1):
+        if stop:
+            break
         # Annealing the rate if instructed to do so.
         if args.anneal_lr:
             frac = 1.0 - (iteration - 1.0) / args.num_iterations
@@ -420,13 +539,14 @@ if __name__ == "__main__":
 
         if args.capture_video and (iteration - 1) % args.video_interval == 0:
             video_path = f"videos/{run_name}/iteration-{iteration}.mp4"
-            record_game(agent, args.env_id, args.frame_skip, args.seed + iteration, video_path, device)
+            sticky = dict(repeat_action_probability=args.repeat_action_probability)
+            record_game(agent, args.env_id, args.frame_skip, args.seed + iteration, video_path, device, **sticky)
         if args.capacity_every and (iteration - 1) % args.capacity_every == 0:
             for tag, value in capacity_loss(agent, capacity_target, capacity_obs, args).items():
                 writer.add_scalar(tag, value, global_step)
 
         for step in range(0, args.num_steps):
-            global_step += args.num_envs
+            global_step += args.num_envs * args.frame_skip  # frames, as the authors log (and --total-timesteps)
             obs[step] = next_obs
             dones[step] = next_done
 
@@ -474,13 +594,13 @@ if __name__ == "__main__":
         b_returns = returns.reshape(-1)
         b_values = values.reshape(-1)
         b_actor_preactivations = actor_preactivations.reshape(args.batch_size, pfo_width)
-        metrics = representation_metrics("actor", b_actor_preactivations[:, -512:])
-        metrics.update(representation_metrics("critic", critic_preactivations.reshape(args.batch_size, 512)))
+        metrics = representation_metrics("actor", b_actor_preactivations[:, -FEATURE_DIM:])
+        metrics.update(representation_metrics("critic", critic_preactivations.reshape(args.batch_size, FEATURE_DIM)))
 
         # Optimizing the policy and value network
         b_inds = np.arange(args.batch_size)
         clipfracs = []
-        pfo_losses, ratios = [], []
+        pfo_losses = []
         for epoch in range(args.update_epochs):
             np.random.shuffle(b_inds)
             for start in range(0, args.batch_size, args.minibatch_size):
@@ -498,7 +618,6 @@ if __name__ == "__main__":
                     old_approx_kl = (-logratio).mean()
                     approx_kl = ((ratio - 1) - logratio).mean()
                     clipfracs += [((ratio - 1.0).abs() > args.clip_coef).float().mean().item()]
-                    ratios.append(ratio)
 
                 mb_advantages = b_advantages[mb_inds]
                 if args.norm_adv:
@@ -521,7 +640,7 @@ if __name__ == "__main__":
                     v_loss_clipped = (v_clipped - b_returns[mb_inds]) ** 2
                     v_loss_max = torch.max(v_loss_unclipped, v_loss_clipped)
                     v_loss = 0.5 * v_loss_max.mean()
-                else:
+                else:  # with the default --vf-coef 1: 0.5 * MSE in total, the authors' value loss
                     v_loss = 0.5 * ((newvalue - b_returns[mb_inds]) ** 2).mean()
 
                 # PFO: keep the actor's pre-activations near the collecting policy's
@@ -534,15 +653,22 @@ if __name__ == "__main__":
 
                 optimizer.zero_grad()
                 loss.backward()
-                nn.utils.clip_grad_norm_(agent.parameters(), args.max_grad_norm)
+                clip_grad_norm_per_network(agent, args.max_grad_norm)
                 optimizer.step()
 
             if args.target_kl is not None and approx_kl > args.target_kl:
                 break
 
+        # the final policy against the rollout policy on the whole batch, as the authors (one more forward pass)
+        b_newlogprobs = final_logprobs(agent, b_obs, b_actions, args.minibatch_size)
+        excess = excess_probability_ratio(b_newlogprobs, b_logprobs, args.clip_coef)
+
         y_pred, y_true = b_values.cpu().numpy(), b_returns.cpu().numpy()
         var_y = np.var(y_true)
         explained_var = np.nan if var_y == 0 else 1 - np.var(y_true - y_pred) / var_y
+        diverged = nonfinite_terms(agent, value_loss=v_loss, policy_loss=pg_loss, entropy=entropy_loss, pfo_loss=pfo)
+        if args.save_model and not diverged:
+            last_finite = copy.deepcopy(agent.state_dict())
 
         # TRY NOT TO MODIFY: record rewards for plotting purposes
         writer.add_scalar("charts/learning_rate", optimizer.param_groups[0]["lr"], global_step)
@@ -554,18 +680,26 @@ if __name__ == "__main__":
         writer.add_scalar("losses/clipfrac", np.mean(clipfracs), global_step)
         writer.add_scalar("losses/explained_variance", explained_var, global_step)
         writer.add_scalar("pfo/loss", torch.stack(pfo_losses).mean().item(), global_step)
-        excess = excess_ratio(torch.cat(ratios), args.clip_coef)
-        if excess is not None:  # no ratio beyond one of the clip limits: nothing to log, as the paper
+        if excess is not None:  # no ratio beyond one of the clip limits: nothing to log, as the authors
             writer.add_scalar("pfo/excess_ratio", excess, global_step)
         for tag, value in metrics.items():
             writer.add_scalar(tag, value, global_step)
+        # global_step counts frames: SPS is emulator frames per second, as the authors' timers/SPS
         print("SPS:", int(global_step / (time.time() - start_time)))
         writer.add_scalar("charts/SPS", int(global_step / (time.time() - start_time)), global_step)
+        if diverged:
+            writer.flush()
+            break
 
     if args.save_model:
+        agent.load_state_dict(last_finite)
         model_path = f"runs/{run_name}/{args.exp_name}.cleanrl_model"
         torch.save(agent.state_dict(), model_path)
         print(f"model saved to {model_path}")
 
     envs.close()
     writer.close()
+    if diverged:
+        raise SystemExit(f"error: training diverged at iteration {iteration}: {', '.join(diverged)} not finite")
+    if stop:
+        raise SystemExit(f"error: stopped by {stop[0]} at global_step={global_step}; logs in runs/{run_name}")

@@ -1,19 +1,36 @@
-"""ppo_pfo_atari.py: the PFO loss, the pre-activations it covers, capacity loss, an end-to-end run, bad input."""
+"""ppo_pfo_atari.py: the PFO loss, the pre-activations it covers, capacity loss, the authors' PPO settings
+(initialisation, value loss, per-network clipping, frame skip without pooling, frames on the x axis, the excess
+ratio of the final policy), an end-to-end run, Ctrl-C and divergence, bad input."""
 
+import os
+import re
+import signal
+import subprocess
+import sys
+
+import gymnasium as gym
 import numpy as np
 import pytest
 import torch
-from conftest import assert_stops_with_one_line, read_scalars, run_script
+import tyro
+from conftest import ROOT, assert_stops_with_one_line, read_scalars, run_script
 
 from ppo_pfo_atari import (
     Agent,
+    Args,
     capacity_loss,
+    check_args,
+    clip_grad_norm_per_network,
     collect_capacity_data,
+    excess_probability_ratio,
+    final_logprobs,
     forward_with_preactivations,
     make_env,
     pfo_features,
     pfo_loss,
 )
+
+SCRIPT = "ppo_pfo_atari.py"
 
 
 @pytest.fixture(scope="module")
@@ -75,21 +92,43 @@ def test_shared_trunk_is_one_network(phoenix):
 
 def test_capacity_loss_on_a_tiny_budget(phoenix):
     envs, agent, observations = phoenix
-    args = type("Args", (), {"learning_rate": 2.5e-4, "minibatch_size": 8, "max_grad_norm": 0.5})
+    args = type("Args", (), {"learning_rate": 2.5e-4, "minibatch_size": 8, "max_grad_norm": 0.5, "adam_eps": 1e-8})
     torch.manual_seed(2)
     other = Agent(envs)
     fitted = capacity_loss(other, agent, observations, args)
-    assert set(fitted) == {"capacity/actor_loss", "capacity/critic_loss"}
+    assert set(fitted) == {
+        "capacity/actor_loss",
+        "capacity/critic_loss",
+        "capacity/actor_loss_after_fit",
+        "capacity/critic_loss_after_fit",
+    }
     assert all(np.isfinite(v) and v > 0 for v in fitted.values())
+    args.minibatch_size = 32  # one minibatch: its loss is taken before the only step
     itself = capacity_loss(agent, agent, observations, args)  # a network already equal to its target
-    assert itself["capacity/actor_loss"] < 1e-6 and itself["capacity/critic_loss"] < 1e-6
+    assert itself["capacity/actor_loss"] < 1e-7 and itself["capacity/critic_loss"] == 0
+
+
+def test_capacity_loss_is_the_last_minibatch_before_its_step(phoenix):
+    envs, target, observations = phoenix
+    torch.manual_seed(4)
+    learner = Agent(envs)
+    with torch.no_grad():  # one minibatch holds the whole rollout: its loss is the untouched learner's
+        target_logits = target.actor(target.actor_trunk(observations / 255.0))
+        logits = learner.actor(learner.actor_trunk(observations / 255.0))
+        kl = (target_logits.softmax(1) * (target_logits.log_softmax(1) - logits.log_softmax(1))).sum(1).mean()
+        mse = (learner.get_value(observations) - target.get_value(observations)).pow(2).mean()
+    args = type("Args", (), {"learning_rate": 1e-3, "minibatch_size": 32, "max_grad_norm": 0.5, "adam_eps": 1e-8})
+    fitted = capacity_loss(learner, target, observations, args)
+    assert fitted["capacity/actor_loss"] == pytest.approx(kl.item(), rel=1e-5)
+    assert fitted["capacity/critic_loss"] == pytest.approx(mse.item(), rel=1e-5)
+    assert fitted["capacity/critic_loss_after_fit"] != fitted["capacity/critic_loss"]  # measured after the step
 
 
 def test_end_to_end_run_logs_tags_and_saves_model(tmp_path):
     result = run_script(
-        "ppo_pfo_atari.py",
+        SCRIPT,
         *("--total-timesteps", 1536, "--num-envs", 2, "--num-steps", 128, "--epochs", 2),
-        *("--pfo-all-layers", "--pfo-coef", 10, "--capacity-every", 2, "--capacity-steps", 16, "--save-model"),
+        *("--pfo-all-layers", "--pfo-coef", 10, "--capacity-every", 2, "--capacity-steps", 64, "--save-model"),
         cwd=tmp_path,
     )
     assert result.returncode == 0, result.stderr
@@ -102,6 +141,8 @@ def test_end_to_end_run_logs_tags_and_saves_model(tmp_path):
         "pfo/loss",
         "capacity/actor_loss",
         "capacity/critic_loss",
+        "capacity/actor_loss_after_fit",
+        "capacity/critic_loss_after_fit",
     }
     for network in ("actor", "critic"):
         for metric in ("effective_rank", "approx_rank", "srank", "feature_rank", "pytorch_rank", "dead_units"):
@@ -109,24 +150,216 @@ def test_end_to_end_run_logs_tags_and_saves_model(tmp_path):
         expected |= {f"repr/{network}_feature_norm", f"repr/{network}_preactivation_norm"}
     assert not expected - set(scalars), expected - set(scalars)
     assert len(scalars["charts/SPS"]) == 2  # 1536 frames / (2 envs x 128 steps x frame skip 3)
+    # the x axis counts frames, as the authors log: 2 envs x 128 steps x 3 frames per iteration
+    assert sorted(read_scalars(run_dir, with_steps=True)["charts/SPS"]) == [768, 1536]
     assert len(scalars["capacity/actor_loss"]) == 1  # iterations 1, 3, ...
     assert all(v > 0 for v in scalars["pfo/loss"])
     state = torch.load(run_dir / "ppo_pfo_atari.cleanrl_model")
     assert "actor_trunk.0.weight" in state and "critic_trunk.0.weight" in state
 
 
-@pytest.mark.parametrize(
-    "args,message",
-    [
-        (["--env-id", "ALE/NoSuchGame-v5"], "unknown --env-id"),
-        (["--env-id", "PhoenixNoFrameskip-v4"], "use ALE/Phoenix-v5"),
-        (["--env-id", "CartPole-v1"], "not an Atari game"),
-        (["--total-timesteps", "1000"], "below one batch"),
-        (["--pfo-coef", "-1"], "non-negative"),
-        (["--frame-skip", "0"], "--frame-skip must be at least 1"),
-        (["--num-minibatches", "0"], "--num-minibatches must be at least 1"),
-    ],
-)
+BAD_INPUT = [
+    (["--env-id", "ALE/NoSuchGame-v5"], "unknown --env-id"),
+    (["--env-id", "PhoenixNoFrameskip-v4"], "use ALE/Phoenix-v5"),
+    (["--env-id", "CartPole-v1"], "not an Atari game"),
+    (["--total-timesteps", "1000"], "below one batch"),
+    (["--pfo-coef", "-1"], "--pfo-coef must be finite and non-negative, got -1"),
+    (["--pfo-coef", "nan"], "--pfo-coef must be finite and non-negative, got nan"),
+    (["--clip-coef", "-0.1"], "--clip-coef must be finite and positive"),
+    (["--gamma", "1.5"], "--gamma must be finite and in [0, 1]"),
+    (["--ent-coef", "-1"], "--ent-coef must be finite and non-negative"),
+    (["--repeat-action-probability", "1.5"], "--repeat-action-probability must be finite and in [0, 1]"),
+    (["--max-grad-norm", "inf"], "--max-grad-norm must be finite and positive"),
+    (["--adam-eps", "0"], "--adam-eps must be finite and positive"),
+    (["--learning-rate", "0"], "--learning-rate must be finite and positive"),
+    (["--target-kl", "-1"], "--target-kl must be finite and positive"),
+    (["--seed", "-1"], "--seed must be finite and non-negative"),
+    (["--frame-skip", "0"], "--frame-skip must be finite and positive"),
+    (["--num-minibatches", "0"], "--num-minibatches must be finite and positive"),
+    (["--num-minibatches", "3"], "--num-minibatches 3 does not divide the batch of 1024"),
+    (["--num-envs", "2", "--num-steps", "5", "--num-minibatches", "4"], "does not divide the batch of 10"),
+    (["--batch-size", "64"], "are computed"),
+    (["--num-iterations", "3"], "are computed"),
+    (["--capacity-every", "-1"], "--capacity-every must be finite and non-negative"),
+    (["--capacity-every", "1", "--capacity-steps", "100"], "--capacity-steps 100 is below one minibatch (256)"),
+]
+
+
+@pytest.mark.parametrize("args,message", BAD_INPUT)
+def test_bad_input_is_refused_before_any_env_is_made(args, message):
+    with pytest.raises(SystemExit) as stopped:
+        check_args(tyro.cli(Args, args=args))
+    assert str(stopped.value.code).startswith("error: ") and message in str(stopped.value.code)
+
+
+@pytest.mark.parametrize("args,message", [BAD_INPUT[i] for i in (0, 1, 2, 3, 5, 7, 17, 19)])
 def test_bad_input_stops_with_one_clear_line(tmp_path, args, message):
-    result = run_script("ppo_pfo_atari.py", *args, cwd=tmp_path)
+    result = run_script(SCRIPT, *args, cwd=tmp_path)
     assert_stops_with_one_line(result, message, tmp_path)
+
+
+def test_sigint_finishes_the_iteration_and_keeps_logs_and_model(tmp_path):
+    env = dict(os.environ, PYTHONPATH=str(ROOT), OMP_NUM_THREADS="1", PYTHONUNBUFFERED="1")
+    args = ["--num-envs", "2", "--num-steps", "32", "--num-minibatches", "2", "--epochs", "1"]
+    args += ["--total-timesteps", str(2 * 32 * 3 * 1000), "--save-model"]  # 1000 iterations: far more than it runs
+    command = [sys.executable, str(ROOT / SCRIPT), *args]
+    process = subprocess.Popen(command, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    for line in process.stdout:  # the first iteration has ended
+        if line.startswith(b"SPS:"):
+            break
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=120)
+    lines = stderr.decode().strip().splitlines()
+    assert process.returncode == 1, stderr
+    assert re.fullmatch(r"error: stopped by SIGINT at global_step=\d+; logs in runs/ALE/Phoenix-v5__.*", lines[-1])
+    assert "SIGINT: stopping after this iteration" in stderr.decode() and "Traceback" not in stderr.decode()
+    (run_dir,) = (tmp_path / "runs" / "ALE").iterdir()
+    steps = sorted(read_scalars(run_dir, with_steps=True)["charts/SPS"])
+    assert 1 <= len(steps) < 1000 and steps == [192 * (i + 1) for i in range(len(steps))]
+    assert int(lines[-1].split("global_step=")[1].split(";")[0]) == steps[-1]
+    state = torch.load(run_dir / "ppo_pfo_atari.cleanrl_model")
+    assert all(torch.isfinite(value).all() for value in state.values())
+
+
+def test_divergence_stops_with_one_line_after_saving_logs_and_the_last_finite_model(tmp_path):
+    args = ["--num-envs", "2", "--num-steps", "32", "--num-minibatches", "2", "--epochs", "1", "--no-cuda"]
+    result = run_script(SCRIPT, *args, "--total-timesteps", 2 * 32 * 3 * 4, "--learning-rate", "1e30", "--save-model",
+                        cwd=tmp_path)  # fmt: skip
+    lines = result.stderr.strip().splitlines()
+    assert result.returncode == 1 and len(lines) == 1, result.stderr
+    assert lines[0].startswith("error: training diverged at iteration 1: ") and "not finite" in lines[0]
+    (run_dir,) = (tmp_path / "runs" / "ALE").iterdir()
+    assert len(read_scalars(run_dir)["charts/SPS"]) == 1
+    state = torch.load(run_dir / "ppo_pfo_atari.cleanrl_model")
+    assert all(torch.isfinite(value).all() for value in state.values())
+
+
+# --- issue #11: --pfo-coef 0 is the authors' PPO -------------------------------------------------------------
+
+
+def help_defaults():
+    """Each flag of `--help` with its default, read from the help text as a user sees it."""
+    result = run_script(SCRIPT, "--help", cwd=ROOT)
+    assert result.returncode == 0, result.stderr
+    entries, current = [], ""
+    for line in result.stdout.splitlines():
+        text = line.strip("│╭╮╰╯─ ")
+        if text.startswith("-"):
+            entries.append(current)
+            current = text
+        else:
+            current += " " + text
+    entries.append(current)
+    defaults = {}
+    for entry in entries:
+        entry = " ".join(entry.split())
+        match = re.search(r"\(default: ([^)]*)\)$", entry)
+        if entry.startswith("--") and match:
+            defaults[entry.split()[0].rstrip(",")] = (match[1], entry)
+    return defaults
+
+
+def test_help_shows_the_authors_ppo_settings():
+    defaults = help_defaults()
+    expected = {  # the authors' CleanRL replication (getting-to-modern-setting.sh) and Table 2
+        "--layer-init": "False",
+        "--adam-eps": "1e-08",
+        "--vf-coef": "1.0",
+        "--clip-vloss": "False",
+        "--anneal-lr": "False",
+        "--max-grad-norm": "0.5",
+        "--frame-skip": "3",
+        "--repeat-action-probability": "0.25",
+        "--total-timesteps": "100000000",
+        "--learning-rate": "0.00025",
+        "--clip-coef": "0.1",
+        "--ent-coef": "0.01",
+        "--num-envs": "8",
+        "--num-steps": "128",
+        "--num-minibatches": "4",
+    }
+    assert {flag: defaults[flag][0] for flag in expected} == expected
+    assert "per network" in defaults["--max-grad-norm"][1]
+    assert "without max-pooling" in defaults["--frame-skip"][1]
+
+
+def test_value_loss_is_half_the_squared_error_in_total():
+    # CleanRL's value loss already carries 1/2; with --vf-coef 1 the total is 0.5 * MSE, the authors' value
+    # coefficient 0.5 on an L2 loss without 1/2 (gym-atari-ppo.yaml, losses.py ValueLoss)
+    source = (ROOT / SCRIPT).read_text()
+    assert source.count("v_loss = 0.5 * ((newvalue - b_returns[mb_inds]) ** 2).mean()") == 1
+    assert "v_loss * args.vf_coef" in source
+    assert help_defaults()["--vf-coef"][0] == "1.0"
+
+
+def test_default_initialisation_is_pytorchs(phoenix):
+    envs, _, _ = phoenix
+    torch.manual_seed(3)
+    default, orthogonal = Agent(envs), Agent(envs, orthogonal_init=True)
+    bound = 1 / np.sqrt(512)  # nn.Linear's default: kaiming_uniform(a=sqrt(5)), U(-1/sqrt(fan_in), 1/sqrt(fan_in))
+    assert default.actor.weight.abs().max() <= bound and default.actor.weight.abs().max() > 0.9 * bound
+    assert (default.critic.bias != 0).all()
+    assert (orthogonal.critic.bias == 0).all()
+    assert torch.allclose(orthogonal.actor.weight.norm(dim=1), torch.full((envs.single_action_space.n,), 0.01))
+
+
+def set_gradients(agent, actor_value, critic_value):
+    for name, p in agent.named_parameters():
+        p.grad = torch.full_like(p, actor_value if name.startswith("actor") else critic_value)
+
+
+def grad_norm_of(parameters):
+    return torch.cat([p.grad.flatten() for p in parameters]).double().norm().item()
+
+
+def test_gradients_are_clipped_per_network(phoenix):
+    envs, _, _ = phoenix
+    agent = Agent(envs)
+    set_gradients(agent, 1.0, 1e-5)  # a large actor gradient and a tiny critic gradient
+    clip_grad_norm_per_network(agent, 0.5)
+    actor = [*agent.actor_trunk.parameters(), *agent.actor.parameters()]
+    critic = [*agent.critic_trunk.parameters(), *agent.critic.parameters()]
+    assert grad_norm_of(actor) == pytest.approx(0.5, rel=1e-4)
+    assert all((p.grad == 1e-5).all() for p in critic)  # not shrunk by the actor's norm, as one clip would
+    shared = Agent(envs, shared_trunk=True)  # one network: clipped as a whole
+    set_gradients(shared, 1.0, 1e-5)
+    clip_grad_norm_per_network(shared, 0.5)
+    assert grad_norm_of(shared.parameters()) == pytest.approx(0.5, rel=1e-4)
+
+
+def test_frame_skip_takes_the_last_frame_as_the_authors_env():
+    # the authors pass frameskip=3 to gym.make("ALE/<Game>-v5"): the ALE repeats the action, no max-pooling
+    rgb = dict(grayscale=False, img_height=210, img_width=160, stack_num=1)
+    envs = make_env("ALE/Phoenix-v5", 1, 3, repeat_action_probability=0.0, **rgb)
+    pooled = make_env("ALE/Phoenix-v5", 1, 3, repeat_action_probability=0.0, maxpool=True, **rgb)
+    authors = gym.make("ALE/Phoenix-v5", frameskip=3, repeat_action_probability=0.0)
+    envs.reset(seed=0), pooled.reset(seed=0), authors.reset(seed=0)
+    rng = np.random.default_rng(0)
+    same, same_pooled = 0, 0
+    for _ in range(30):
+        action = int(rng.integers(authors.action_space.n))
+        frame = authors.step(action)[0]
+        same += np.array_equal(envs.step(np.array([action]))[0][0, -1], frame)
+        same_pooled += np.array_equal(pooled.step(np.array([action]))[0][0, -1], frame)
+    envs.close(), pooled.close(), authors.close()
+    assert same == 30 and same_pooled < 30
+
+
+def test_excess_ratio_of_the_final_policy_on_a_hand_made_batch():
+    old = torch.log(torch.tensor([0.5, 0.2, 0.4, 0.1, 0.3, 0.25]))
+    ratios = torch.tensor([1.5, 2.5, 1.0, 0.5, 0.7, 0.95])  # above 1.1: 1.5, 2.5; below 0.9: 0.5, 0.7
+    new = old + torch.log(ratios)
+    assert excess_probability_ratio(new, old, 0.1) == pytest.approx(2.0 / 0.6, rel=1e-5)
+    # a side left empty: no value, as the authors' logs (the notebook drops steps missing either mean)
+    assert excess_probability_ratio(new[:3], old[:3], 0.1) is None
+    assert excess_probability_ratio(new[3:5], old[3:5], 0.1) is None
+    assert excess_probability_ratio(old, old, 0.1) is None
+
+
+def test_final_logprobs_match_the_policy_in_any_chunking(phoenix):
+    _, agent, observations = phoenix
+    actions = torch.arange(len(observations)) % 8
+    with torch.no_grad():
+        expected = agent.get_action_and_value(observations, actions)[1]
+    for chunk in (5, 32):
+        torch.testing.assert_close(final_logprobs(agent, observations, actions, chunk), expected)
