@@ -1,6 +1,7 @@
 """Figures, tidy CSVs and a markdown table from the TensorBoard runs of one or more sweeps.
 
     python scripts/plot.py sweeps/classic_ppo --out docs/classic_ppo
+    python scripts/plot.py sweeps/reinforce_etf --out docs/reinforce_etf --threshold 195
 
 Finds every TensorBoard run below the given folders. Runs are grouped into variants: by their sweep
 folder's name without its seed (scripts/sweep.py), or else by env id and exp_name from CleanRL's run
@@ -17,8 +18,10 @@ from the exp_name). Writes, per environment:
 and table.md, over each variant's finished runs (a run that stopped short of its variant's longest is left out):
 the average episodic return over the last 10% of training (one score per run) as an interquartile mean (IQM)
 with a 95% confidence interval and as mean ± sd; the same over the first 10% (mean ± sd) and for the evaluation
-return over the last 10% where runs log one; the final steps per second. Then, for each pair of variants of an
-environment, the probability that a run of one scores higher than a run of the other, P(X > Y), with its CI.
+return over the last 10% where runs log one; the final steps per second; with --threshold T, the steps to T (the
+first step at which the mean of the run's last 10 episodic returns reaches T; mean ± sd over the runs that reach it)
+and how many runs reach it. Then, for each pair of variants of an environment, the probability that a run of one
+scores higher than a run of the other, P(X > Y), with its CI.
 
 Statistics (numpy only; the definitions of rliable, Agarwal et al. 2021): sd is the sample standard deviation
 (ddof=1); the IQM is the mean of the scores left once int(n/4) are cut from each end (scipy's trim_mean(x, 0.25));
@@ -79,6 +82,8 @@ def check_args(args):
         raise SystemExit(f"error: no such folder: {', '.join(missing)}")
     if not 0 < args.last_fraction <= 1:
         raise SystemExit(f"error: --last-fraction {args.last_fraction} must be in (0, 1]")
+    if args.threshold is not None and not math.isfinite(args.threshold):
+        raise SystemExit(f"error: --threshold {args.threshold} must be finite")
     if args.out.exists() and not args.out.is_dir():
         raise SystemExit(f"error: --out {args.out} is a file; give a folder")
 
@@ -295,11 +300,11 @@ def with_ci(statistic, *samples):
     return f"{statistic(*samples):.2f} [{low:.2f}, {high:.2f}]"
 
 
-def mean_sd(values):
+def mean_sd(values, spec=".2f"):
     """mean ± sample sd (ddof=1); the value alone for one run."""
     if len(values) < 2:
-        return f"{values[0]:.2f}" if values else "n/a"
-    return f"{np.mean(values):.2f} ± {np.std(values, ddof=1):.2f}"
+        return f"{values[0]:{spec}}" if values else "n/a"
+    return f"{np.mean(values):{spec}} ± {np.std(values, ddof=1):{spec}}"
 
 
 def window_return(run, start, stop, tag=TRAIN):
@@ -308,6 +313,16 @@ def window_return(run, start, stop, tag=TRAIN):
     end = run.scalars["charts/SPS"].steps.max() if "charts/SPS" in run.scalars else series.steps.max(initial=0)
     window = series.values[(series.steps >= start * end) & (series.steps <= stop * end)]
     return float(window.mean()) if len(window) else None
+
+
+def steps_to(run, threshold, window=10):
+    """The first step at which the mean of the last `window` episodic returns reaches `threshold`; None if never."""
+    steps, values, _ = run.scalars.get(TRAIN, EMPTY)
+    if len(values) < window:
+        return None
+    moving = np.convolve(values, np.ones(window) / window, mode="valid")  # moving[i]: episodes i .. i + window - 1
+    hits = np.flatnonzero(moving >= threshold)
+    return int(steps[hits[0] + window - 1]) if hits.size else None
 
 
 def scores(runs, start, stop, tag=TRAIN):
@@ -326,12 +341,13 @@ def row(cells):
     return "| " + " | ".join(map(str, cells)) + " |"
 
 
-def table(runs_by_env, last_fraction=0.1):
+def table(runs_by_env, last_fraction=0.1, threshold=None):
     """The markdown table of the module's docstring, with its notes and the P(X > Y) comparisons."""
     last, first = f"last {last_fraction:.0%}", f"first {last_fraction:.0%}"
     with_eval = any(EVAL in run.scalars for v in runs_by_env.values() for runs in v.values() for run in runs)
     header = ["env", "variant", "runs", f"return, {last}: IQM [95% CI]", "mean ± sd", f"return, {first}: mean ± sd"]
     header += [f"eval return, {last}: IQM [95% CI]", "mean ± sd"] if with_eval else []
+    header += [f"steps to {threshold:g}: mean ± sd", f"reached {threshold:g}"] if threshold is not None else []
     lines = [row(header + ["steps", "SPS"]), row(["---"] * (len(header) + 2))]
     comparisons = []
     for env, variants in sorted(runs_by_env.items()):
@@ -344,6 +360,9 @@ def table(runs_by_env, last_fraction=0.1):
             if with_eval:
                 evals = scores(runs, 1 - last_fraction, 1, EVAL)
                 cells += [with_ci(iqm, evals), mean_sd(evals)]
+            if threshold is not None:
+                reached = [step for step in (steps_to(run, threshold) for run in runs) if step is not None]
+                cells += [mean_sd(reached, ",.0f") if reached else "never", f"{len(reached)}/{len(runs)}"]
             sps = [run.scalars["charts/SPS"] for run in runs]
             cells += [max(s.steps[-1] for s in sps), f"{np.mean([s.values[-1] for s in sps]):.0f}"] if sps else ["?"] * 2
             lines.append(row(cells))
@@ -354,7 +373,7 @@ def table(runs_by_env, last_fraction=0.1):
         f"runs: the finished runs with an episode in the {last} of training; IQM: interquartile mean over them, "
         f"[95% CI]: percentile bootstrap ({BOOTSTRAP_RESAMPLES} resamples of the runs, rng seed {BOOTSTRAP_SEED}); "
         "sd: sample standard deviation over runs (ddof=1); steps: the longest run's last step; SPS: mean final "
-        "steps per second.",
+        "steps per second." + (f" steps to {threshold:g}: over the runs that reach it." if threshold is not None else ""),
     ]
     if comparisons:
         lines += ["", row(["env", "X", "Y", f"P(X > Y), return over the {last} [95% CI]"]), row(["---"] * 4)]
@@ -370,6 +389,9 @@ def main():
     parser.add_argument("--last-fraction", type=float, default=0.1)
     parser.add_argument("--variants", default="", help="regex: keep the variants it matches")
     parser.add_argument("--tags", default="", help="regex: the metrics figure keeps the tags it matches")
+    parser.add_argument(
+        "--threshold", type=float, help="table: the steps until the mean of 10 consecutive episodic returns reaches it"
+    )
     args = parser.parse_args()
     check_args(args)
     runs = collect(args.folders, args.variants)
@@ -380,7 +402,7 @@ def main():
         name = env.replace("/", "-")
         returns_figure(env, variants, args.out / f"returns_{name}.png")
         metrics_figure(env, variants, args.out / f"metrics_{name}.png", args.tags)
-    (args.out / "table.md").write_text(table(runs, args.last_fraction))
+    (args.out / "table.md").write_text(table(runs, args.last_fraction, args.threshold))
     print((args.out / "table.md").read_text(), end="")
     print(f"figures and their data (.csv) in {args.out}")
 

@@ -1,5 +1,6 @@
 """scripts/sweep.py and scripts/plot.py: grid expansion, resuming, failures, the event reader, statistics, figures."""
 
+import ast
 import csv
 import json
 import subprocess
@@ -61,6 +62,7 @@ BAD_INPUTS = {  # case: (script, arguments, what the one line says)
     "missing folder": ("plot.py", ["nowhere", "--out", "out"], "no such folder: nowhere"),
     "no runs": ("plot.py", [".", "--out", "out"], "no TensorBoard runs below ."),
     "bad --last-fraction": ("plot.py", [".", "--out", "out", "--last-fraction", "0"], "must be in (0, 1]"),
+    "bad --threshold": ("plot.py", [".", "--out", "out", "--threshold", "nan"], "--threshold nan must be finite"),
 }
 
 
@@ -196,6 +198,37 @@ def test_table_csv_and_units_on_hand_made_runs(tmp_path):
     with open(tmp_path / "returns.csv") as file:
         wall = [r for r in csv.DictReader(file) if r["tag"] == "wall_clock_s" and r["step"] == "950"]
     assert len(wall) == 16 and all(abs(float(r["value"]) - 95) < 5 for r in wall)
+
+
+def test_steps_to_threshold_and_its_columns():
+    """The first step where the mean of the last 10 episodic returns reaches the threshold."""
+
+    def run(returns):
+        steps = np.arange(10, 10 * len(returns) + 1, 10)
+        series = plot.Series(steps, np.array(returns, float), steps / 10)
+        return plot.Run("r", "v", 1, "agent steps", {"charts/episodic_return": series, "charts/SPS": series})
+
+    reaches = run([0] * 5 + [200] * 15)  # episodes 6..15 (steps 60..150) are the first ten at 200
+    never = run([190] * 20)
+    assert plot.steps_to(reaches, 195) == 150 and plot.steps_to(reaches, 1) == 100  # no mean before 10 episodes
+    assert plot.steps_to(never, 195) is None and plot.steps_to(run([200] * 9), 195) is None
+    table = plot.table({"CartPole-v1": {"v": [reaches, never]}}, threshold=195)
+    assert "| steps to 195: mean ± sd | reached 195 |" in table
+    assert "| 150 | 1/2 | 200 |" in table
+    assert "| never | 0/1 |" in plot.table({"CartPole-v1": {"v": [never]}}, threshold=195)
+    assert "steps to" not in plot.table({"CartPole-v1": {"v": [never]}})
+
+
+def test_scripts_import_no_training_script():
+    training = {path.stem for path in ROOT.glob("*.py")}
+    for script in (ROOT / "scripts").glob("*.py"):
+        imported = set()
+        for node in ast.walk(ast.parse(script.read_text())):
+            if isinstance(node, ast.Import):
+                imported |= {alias.name.split(".")[0] for alias in node.names}
+            elif isinstance(node, ast.ImportFrom):
+                imported.add((node.module or "").split(".")[0])
+        assert not imported & training, script
 
 
 def test_x_units_from_the_script_name():
