@@ -1,25 +1,36 @@
-"""Run a grid of commands (variants x seeds) as parallel processes, or submit it to SLURM.
+"""Run a grid of commands (variants x seeds) as parallel processes, or submit it to SLURM as one job array.
 
-    python scripts/sweep.py "python ppo_etf_classic.py --env-id {env} --{variant} --seed {seed}" \
+    python scripts/sweep.py "python ppo_etf_classic.py --env-id {env} --{variant} --seed {seed}" \\
         --grid env=CartPole-v1,Acrobot-v1 variant=etf,no-etf seed=1:5 --out sweeps/classic
 
-Each run gets a folder out/<name> (name from its grid values, e.g. env=CartPole-v1,variant=etf,seed=1)
-and runs there, so its TensorBoard directory is out/<name>/runs/<run_name>; an argument of the command
-that names an existing file (the script) is made absolute. The run's output goes to out/<name>/log.txt
-and its outcome to out/<name>/status.json (exit code, seconds, TensorBoard directory). A second call
-skips the runs whose status says exit code 0, so an interrupted sweep resumes; failed runs are rerun,
-reported with their exit code and log, and make the sweep exit non-zero.
+The grid: one --grid entry per key, KEY=V1,V2,... (a comma list) or KEY=FIRST:LAST (the integers from FIRST
+to LAST, both included: seed=1:5 is 1,2,3,4,5); the command's {KEY}s take every combination of the values
+(here 2 x 2 x 5 = 20 runs). A repeated key or value, an empty value, a reversed range, or a {KEY} without a
+grid key (or a grid key the command does not use) is refused.
 
---executor local (default) runs at most --workers processes at once on this machine; --executor slurm
-submits one job per run through submitit (--partition, --time-min, --cpus-per-task); --executor debug
-runs them one by one in this process through submitit's debug backend, for testing.
+Each run gets a folder out/<name> (name from its grid values, e.g. env=CartPole-v1,variant=etf,seed=1; a "/"
+in a value becomes "-") and runs there, so its TensorBoard directory is out/<name>/runs/<run_name>; an argument
+of the command that names an existing file (the script) is made absolute. The run's output goes to
+out/<name>/log.txt and its outcome to out/<name>/status.json (exit code, seconds, TensorBoard directory; for a
+job that died, the exit code is null and "error" says why). A second call skips the runs whose status says exit
+code 0, so an interrupted sweep resumes; failed runs are reported with their exit code and log, make the sweep
+exit non-zero, and are rerun by the next call in an emptied folder (the failed attempt's runs/ is removed, so
+that plot.py does not take it for another seed).
+
+--executor local (default) runs at most --workers processes at once on this machine. --executor slurm submits
+the grid as ONE SLURM job array through submitit (--partition, --timeout-min, --cpus-per-task, --gpus-per-node,
+--mem-gb per run; logs in out/submitit) and waits for it; a run whose job fails, is cancelled or times out is
+recorded as failed while the others go on. --executor submitit-local runs that same array on this machine
+through submitit's local executor, for testing.
 """
 
 import argparse
 import itertools
 import json
+import math
 import os
 import shlex
+import shutil
 import subprocess
 import sys
 import time
@@ -74,7 +85,7 @@ def expand_grid(template, axes):
             raise SystemExit(f"error: the command uses {{{missing.args[0]}}} but --grid has no such key") from None
         except (IndexError, ValueError, AttributeError) as problem:
             raise SystemExit(f"error: the command {template!r} is not a template ({problem}); use {{KEY}}") from None
-        runs.append((",".join(f"{k}={v}" for k, v in assignment.items()), command))
+        runs.append((",".join(f"{k}={v}" for k, v in assignment.items()).replace("/", "-"), command))
     unused = [key for key in keys if "{" + key + "}" not in template]
     if unused:
         raise SystemExit(f"error: --grid keys {unused} do not appear in the command")
@@ -97,9 +108,11 @@ def is_finished(run_dir):
 
 
 def run_one(command, run_dir):
-    """Run one command in its folder; write log.txt and status.json; return the status."""
+    """Run one command in its folder, emptied first (a rerun keeps nothing of a failed attempt); write log.txt and
+    status.json; return the status."""
     run_dir = Path(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
+    shutil.rmtree(run_dir, ignore_errors=True)
+    run_dir.mkdir(parents=True)
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])))
     start = time.time()
     with open(run_dir / "log.txt", "w") as log:
@@ -115,50 +128,98 @@ def run_one(command, run_dir):
     return status
 
 
+def outcome(run_dir, result):
+    """The run's status from result(); a job that raised or died (cancelled, timed out, killed, or a command that
+    could not start) is recorded in status.json as a failure with a null exit code and the error."""
+    try:
+        return result()
+    except Exception as error:
+        status = {"returncode": None, "error": f"{type(error).__name__}: {error}"}
+        run_dir.mkdir(parents=True, exist_ok=True)
+        (run_dir / "status.json").write_text(json.dumps(status, indent=1))
+        return status
+
+
 def run_local(jobs, workers):
+    """(run folder, a function returning its status) of each run as it ends, at most `workers` at once."""
     with ThreadPoolExecutor(max_workers=workers) as pool:
         futures = {pool.submit(run_one, command, run_dir): run_dir for run_dir, command in jobs}
-        for future in tqdm(as_completed(futures), total=len(futures), desc="runs", unit="run"):
-            yield futures[future], future.result()
+        for future in as_completed(futures):
+            yield futures[future], future.result
 
 
-def run_submitit(jobs, args):
+def submit_array(jobs, args):
+    """Submit the runs as one job array (SLURM, or submitit's local executor); [(run folder, submitit job)]."""
     import submitit
 
-    if args.executor == "debug":
-        executor = submitit.DebugExecutor(folder=args.out / "submitit")
-    else:
-        executor = submitit.AutoExecutor(folder=args.out / "submitit", cluster="slurm")
-        executor.update_parameters(slurm_partition=args.partition, timeout_min=args.time_min, cpus_per_task=args.cpus_per_task)
-    submitted = [(run_dir, executor.submit(run_one, command, run_dir)) for run_dir, command in jobs]
-    for run_dir, job in tqdm(submitted, desc="runs", unit="run"):
-        yield run_dir, job.result()
+    cluster = "slurm" if args.executor == "slurm" else "local"
+    executor = submitit.AutoExecutor(folder=args.out / "submitit", cluster=cluster)
+    executor.update_parameters(  # None: the cluster's default
+        slurm_partition=args.partition,
+        timeout_min=args.timeout_min,
+        cpus_per_task=args.cpus_per_task,
+        gpus_per_node=args.gpus_per_node or None,
+        mem_gb=args.mem_gb,
+    )
+    run_dirs, commands = zip(*jobs)
+    return list(zip(run_dirs, executor.map_array(run_one, commands, run_dirs)))
+
+
+def check_numbers(args, positive=(), non_negative=(), probability=()):
+    """Stop with one line at the first numeric flag that is not finite or breaks its rule."""
+    rules = ((positive, "positive", lambda v: v > 0), (non_negative, "non-negative", lambda v: v >= 0))
+    for names, allowed, ok in rules + ((probability, "in [0, 1]", lambda v: 0 <= v <= 1),):
+        for name in names:
+            value = getattr(args, name)
+            if value is not None and not (math.isfinite(value) and ok(value)):
+                raise SystemExit(f"error: --{name.replace('_', '-')} must be finite and {allowed}, got {value}")
+
+
+def parse_args(argv=None):
+    parser = Parser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("command", help="command template with a {KEY} for each --grid key")
+    parser.add_argument(
+        "--grid",
+        nargs="+",
+        required=True,
+        metavar="KEY=VALUES",
+        help="KEY=V1,V2,... or KEY=FIRST:LAST, one entry per key, e.g. variant=etf,no-etf seed=1:5 (seeds 1 to 5)",
+    )
+    parser.add_argument("--out", type=Path, required=True, help="folder of the sweep's runs")
+    parser.add_argument("--executor", choices=["local", "slurm", "submitit-local"], default="local")
+    parser.add_argument("--workers", type=int, default=os.cpu_count(), help="--executor local: runs at once")
+    slurm = parser.add_argument_group("per run, for --executor slurm (and submitit-local)")
+    slurm.add_argument("--partition", default=None, help="SLURM partition (default: the cluster's)")
+    slurm.add_argument("--timeout-min", type=int, default=24 * 60, help="time limit in minutes (default: 24 hours)")
+    slurm.add_argument("--cpus-per-task", type=int, default=1)
+    slurm.add_argument("--gpus-per-node", type=int, default=0)
+    slurm.add_argument("--mem-gb", type=int, default=None, help="memory (default: the partition's)")
+    args = parser.parse_args(argv)
+    check_numbers(args, positive=("workers", "timeout_min", "cpus_per_task", "mem_gb"), non_negative=("gpus_per_node",))
+    if args.executor == "slurm" and not shutil.which("srun"):
+        raise SystemExit("error: --executor slurm needs SLURM (srun is not on PATH); use --executor local here")
+    return args
 
 
 def main():
-    parser = Parser(description=__doc__.splitlines()[0])
-    parser.add_argument("command", help="command template with {key} for each --grid key")
-    parser.add_argument("--grid", nargs="+", required=True, metavar="KEY=VALUES")
-    parser.add_argument("--out", type=Path, required=True, help="folder of the sweep's runs")
-    parser.add_argument("--workers", type=int, default=os.cpu_count())
-    parser.add_argument("--executor", choices=["local", "slurm", "debug"], default="local")
-    parser.add_argument("--partition", default=None, help="SLURM partition")
-    parser.add_argument("--time-min", type=int, default=24 * 60, help="SLURM time limit per run")
-    parser.add_argument("--cpus-per-task", type=int, default=1)
-    args = parser.parse_args()
-    if args.workers < 1:
-        raise SystemExit("error: --workers must be at least 1")
-
+    args = parse_args()
     runs = expand_grid(args.command, parse_grid(args.grid))
     jobs = [(args.out / name, absolute_files(command, Path.cwd())) for name, command in runs]
     todo = [(run_dir, command) for run_dir, command in jobs if not is_finished(run_dir)]
     print(f"{len(jobs)} runs, {len(jobs) - len(todo)} already finished, {len(todo)} to run", flush=True)
-    results = run_local(todo, args.workers) if args.executor == "local" else run_submitit(todo, args)
+    if not todo:
+        return
+    if args.executor == "local":
+        results = run_local(todo, args.workers)
+    else:
+        results = ((run_dir, job.result) for run_dir, job in submit_array(todo, args))
     failed = []
-    for run_dir, status in results:
+    for run_dir, result in tqdm(results, total=len(todo), desc="runs", unit="run"):
+        status = outcome(run_dir, result)
         if status["returncode"] != 0:
             failed.append(run_dir)
-            tqdm.write(f"FAILED (exit code {status['returncode']}): {run_dir.name}, log: {run_dir / 'log.txt'}")
+            why = status["error"].split(":")[0] if "error" in status else f"exit code {status['returncode']}"
+            tqdm.write(f"FAILED ({why}): {run_dir.name}, log: {run_dir / 'log.txt'}, status: {run_dir / 'status.json'}")
     print(f"{len(todo) - len(failed)} runs finished, {len(failed)} failed")
     sys.exit(1 if failed else 0)
 

@@ -3,6 +3,7 @@
 import ast
 import csv
 import json
+import os
 import subprocess
 import sys
 import time
@@ -32,6 +33,8 @@ def test_grid_expansion():
         sweep.expand_grid("python x.py {env}", axes)
     with pytest.raises(SystemExit, match="FIRST <= LAST"):
         sweep.parse_axis("seed=5:1")
+    # a "/" in a value does not make nested folders
+    assert sweep.expand_grid("x {env}", [sweep.parse_axis("env=ALE/Pong-v5")]) == [("env=ALE-Pong-v5", "x ALE/Pong-v5")]
 
 
 def test_the_command_keeps_the_venv_python(tmp_path):
@@ -57,6 +60,8 @@ BAD_INPUTS = {  # case: (script, arguments, what the one line says)
     "unclosed quote": ("sweep.py", ["x '{seed}", "--grid", "seed=1", "--out", "out"], "No closing quotation"),
     "no --out": ("sweep.py", ["x {seed}", "--grid", "seed=1"], "required: --out"),
     "no workers": ("sweep.py", ["x {seed}", "--grid", "seed=1", "--out", "out", "--workers", "0"], "--workers"),
+    "no SLURM": ("sweep.py", ["x {seed}", "--grid", "seed=1", "--out", "out", "--executor", "slurm"], "srun"),
+    "bad --mem-gb": ("sweep.py", ["x {seed}", "--grid", "seed=1", "--out", "out", "--mem-gb", "-1"], "--mem-gb"),
     "bad --tags": ("plot.py", [".", "--out", "out", "--tags", "["], "--tags '[' is not a regular expression"),
     "bad --variants": ("plot.py", [".", "--out", "out", "--variants", "(a"], "--variants '(a' is not a regular"),
     "missing folder": ("plot.py", ["nowhere", "--out", "out"], "no such folder: nowhere"),
@@ -67,7 +72,20 @@ BAD_INPUTS = {  # case: (script, arguments, what the one line says)
 
 
 @pytest.mark.parametrize("case", BAD_INPUTS)
-def test_bad_input_stops_with_one_line(case, tmp_path):
+def test_bad_input_stops_with_one_line(case, tmp_path, monkeypatch, capsys):
+    """In this process (Python prints a SystemExit's message on stderr and exits with status 1)."""
+    script, args, message = BAD_INPUTS[case]
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sys, "argv", [script, *args])
+    with pytest.raises(SystemExit) as stop:
+        {"sweep.py": sweep, "plot.py": plot}[script].main()
+    line = stop.value.code
+    assert isinstance(line, str) and line.startswith("error: ") and "\n" not in line and message in line, line
+    assert capsys.readouterr().err == "" and not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("case", ["bad --tags", "reversed range"])
+def test_bad_input_stops_with_one_line_as_a_process(case, tmp_path):
     script, args, message = BAD_INPUTS[case]
     result = subprocess.run([sys.executable, ROOT / "scripts" / script, *args], cwd=tmp_path, capture_output=True, text=True)
     assert_stops_with_one_line(result, message, tmp_path)
@@ -88,13 +106,82 @@ def test_resume_and_failure_reporting(tmp_path):
     assert second.returncode == 1
 
 
-def test_debug_executor_runs_through_submitit(tmp_path):
-    (tmp_path / "job.py").write_text("print('ok')\n")
+JOB = """import os, sys, time
+from tensorboard.compat.proto.event_pb2 import Event
+from tensorboard.compat.proto.summary_pb2 import Summary
+from tensorboard.summary.writer.event_file_writer import EventFileWriter
+
+seed, how = sys.argv[1:]
+writer = EventFileWriter(f"runs/CartPole-v1__job__{seed}__{time.time_ns()}")
+summary = Summary(value=[Summary.Value(tag="charts/episodic_return", simple_value=1.0)])
+writer.add_event(Event(wall_time=time.time(), step=1, summary=summary))
+writer.close()
+sys.exit(how == "fail" or os.path.exists(f"../fail{seed}"))
+"""
+
+
+def test_a_rerun_leaves_one_curve_per_seed(tmp_path):
+    """A failed point's rerun starts from an empty folder: the failed attempt's TensorBoard run is not kept as a
+    second run of its seed."""
+    (tmp_path / "job.py").write_text(JOB)
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "fail2").write_text("")
+    command = [f"{sys.executable} job.py {{seed}} ok", "--grid", "seed=1:2", "--out", "out", "--workers", "2"]
+    assert run_sweep(*command, cwd=tmp_path).returncode == 1
+    (tmp_path / "out" / "fail2").unlink()
+    second = run_sweep(*command, cwd=tmp_path)
+    assert second.returncode == 0 and "2 runs, 1 already finished, 1 to run" in second.stdout
+    runs = plot.collect([tmp_path / "out"])["CartPole-v1"][""]
+    assert sorted(run.seed for run in runs) == [1, 2]
+
+
+def test_job_array_through_submitit(tmp_path):
+    """The SLURM path on submitit's local executor: one run succeeds, the other exits 1."""
+    (tmp_path / "job.py").write_text(JOB)
     result = run_sweep(
-        f"{sys.executable} job.py --n {{n}}", "--grid", "n=1:2", "--out", "out", "--executor", "debug", cwd=tmp_path
+        *(f"{sys.executable} job.py 1 {{how}}", "--grid", "how=ok,fail", "--out", "out"),
+        *("--executor", "submitit-local", "--partition", "p", "--timeout-min", "5", "--mem-gb", "1"),
+        cwd=tmp_path,
     )
-    assert result.returncode == 0, result.stderr
-    assert all(json.loads((tmp_path / f"out/n={n}/status.json").read_text())["returncode"] == 0 for n in (1, 2))
+    assert result.returncode == 1
+    assert "FAILED (exit code 1): how=fail" in result.stdout + result.stderr and "1 failed" in result.stdout
+    assert json.loads((tmp_path / "out/how=ok/status.json").read_text())["returncode"] == 0
+    assert json.loads((tmp_path / "out/how=fail/status.json").read_text())["returncode"] == 1
+    assert len(list((tmp_path / "out/submitit").glob("*_submitted.pkl"))) == 2  # both went through submitit
+
+
+def test_a_job_that_dies_is_recorded_as_its_runs_failure(tmp_path):
+    """A cancelled, timed-out or killed SLURM job leaves no result: submitit's job.result() raises."""
+    from submitit.core.utils import UncompletedJobError
+
+    def cancelled():
+        raise UncompletedJobError("Job 42_1 (task: 0) has not produced any output (state: CANCELLED)")
+
+    status = sweep.outcome(tmp_path / "n=2", cancelled)
+    assert status["returncode"] is None and "CANCELLED" in status["error"]
+    assert json.loads((tmp_path / "n=2/status.json").read_text()) == status
+    assert not sweep.is_finished(tmp_path / "n=2")  # the next call reruns it
+
+
+def test_slurm_gets_one_job_array_with_the_resources(tmp_path, monkeypatch):
+    """A stand-in sbatch keeps the script submitit gives it (submitit only needs srun to exist)."""
+    bin = tmp_path / "bin"
+    bin.mkdir()
+    (bin / "srun").write_text("#!/bin/sh\n")
+    (bin / "sbatch").write_text('#!/bin/sh\ncp "$1" "$(dirname "$0")/submitted.sh"\necho "Submitted batch job 42"\n')
+    for tool in ("srun", "sbatch"):
+        (bin / tool).chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin}{os.pathsep}{os.environ['PATH']}")
+    args = sweep.parse_args(
+        ["x {n}", "--grid", "n=1:3", "--out", str(tmp_path / "out"), "--executor", "slurm", "--partition", "gpu"]
+        + ["--timeout-min", "90", "--cpus-per-task", "4", "--gpus-per-node", "1", "--mem-gb", "16"]
+    )
+    jobs = [(tmp_path / "out" / f"n={n}", ["x", str(n)]) for n in (1, 2, 3)]
+    submitted = sweep.submit_array(jobs, args)
+    assert [job.job_id for _, job in submitted] == ["42_0", "42_1", "42_2"]
+    script = (bin / "submitted.sh").read_text()
+    for option in ("array=0-2", "partition=gpu", "time=90", "cpus-per-task=4", "gpus-per-node=1", "mem=16GB"):
+        assert f"#SBATCH --{option}" in script
 
 
 def test_sweep_and_plot_on_a_tiny_real_run(tmp_path):
