@@ -12,6 +12,7 @@
 # --save-model). What differs from the DrQ-v2 repository:
 # - one file, no hydra: per-task settings (batch 512 and n-step 1 for walker tasks, else 256 and 3) are
 #   defaults resolved from --env-id; medium/hard tasks need --num-train-frames/--stddev-schedule set by hand;
+#   the lqr tasks (no time limit, so an evaluation would never end, and actions bounded at +-1e10) are refused;
 # - the replay buffer lives in memory and stores each 84x84 frame once (uint8), rebuilding the frame stacks
 #   at sample time; DrQ-v2 writes whole episodes to .npz files read by 4 DataLoader workers and samples only
 #   finished episodes, this buffer also samples the running episode. Its capacity counts frames (default
@@ -25,13 +26,19 @@
 #   episode (not logged) and restarts the seed phase, uniform exploration and the stddev schedule;
 #   `--dead-mlp1-start` starts from a collapsed actor, to see the rule work;
 # - the Figure 4 collapse metrics of the actor's mlp0/mlp1/mlp2 on a replay batch (`collapse/`);
-# - bad input (unknown task, impossible sizes) stops with one line.
+# - bad input (unknown task, impossible sizes, a window too short for an escape) stops with one line before any
+#   environment is made; Ctrl-C/SIGTERM and a non-finite loss, parameter or action stop with one line after the
+#   normal ending (TensorBoard flushed, the last finite model saved with --save-model).
 import os
 
 os.environ.setdefault("MUJOCO_GL", "egl")  # before dm_control: EGL renders on the GPU, or in software (Mesa)
 
+import copy
+import math
 import random
 import re
+import signal
+import sys
 import time
 from collections import deque
 from dataclasses import dataclass
@@ -94,9 +101,9 @@ class Args:
     """replay capacity in frames: about 21.2 KB each (84x84x3 uint8 + action, reward, discount, index), 12.7 GB at
     600,000, which holds every frame of a 1.1M-frame run (550,000 steps + one reset frame per episode)"""
     nstep: int | None = None
-    """n-step returns (DrQ-v2: 1 for walker tasks, else 3)"""
+    """n-step returns (default: DrQ-v2's for --env-id, 1 for walker tasks, else 3)"""
     batch_size: int | None = None
-    """the batch size of replay samples (DrQ-v2: 512 for walker tasks, else 256)"""
+    """the batch size of replay samples (default: DrQ-v2's for --env-id, 512 for walker tasks, else 256)"""
     lr: float = 1e-4
     """the learning rate of the encoder, actor and critic optimizers (Adam)"""
     feature_dim: int = 50
@@ -120,7 +127,8 @@ class Args:
     reset_rule: bool = True
     """apply the action-collapse reset rule; `--no-reset-rule` is plain DrQ-v2"""
     reset_window: int | None = None
-    """window m in frames (default: the stddev schedule's duration x action repeat, 200,000 for the easy tasks)"""
+    """window m in frames (default: the stddev schedule's duration x action repeat, 200,000 for the easy tasks);
+    it must hold --reset-consecutive readings of the norm after the seed frames, or every run would be reset"""
     reset_threshold: float = 1e-3
     """an actor mlp1 gradient norm above this counts towards an escape"""
     reset_consecutive: int = 5
@@ -134,15 +142,12 @@ class Args:
     dead_mlp1_start: bool = False
     """start from a collapsed actor (mlp1 dead, see `kill_mlp1`) to see the rule fire; resets draw healthy weights"""
 
-    # to be filled in runtime
-    domain: str = ""
-    """the dm_control domain (computed in runtime)"""
-    task: str = ""
-    """the dm_control task (computed in runtime)"""
-
 
 # ---------------------------------------------------------------------------------------------------
 # Environment
+
+
+TASK_FRAMES = 1000  # every suite task's time limit in frames (control steps), but lqr's (none; refused)
 
 
 def resolve_task(env_id):
@@ -193,6 +198,9 @@ class DMCEnv:
                 break
         done = time_step.last() or (self.max_episode_frames is not None and self.frames >= self.max_episode_frames)
         return self.render(), reward, discount, done
+
+    def close(self):
+        self.env.close()
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -447,21 +455,18 @@ def sample_action(mu, std, clip=None):
 
 
 def parse_schedule(spec):
-    """'0.2' or 'linear(initial,final,steps)' -> (function of the agent step, steps or None). None if invalid."""
-    try:
-        value = float(spec)
-        return (lambda step: value), None
-    except ValueError:
-        pass
+    """'0.2' or 'linear(initial,final,steps)' -> (function of the agent step, steps or None). None if invalid:
+    another form, a stddev that is negative or not finite, or fewer than 1 step."""
     match = re.fullmatch(r"\s*linear\(([^,]+),([^,]+),([^,]+)\)\s*", spec)
-    if not match:
-        return None
     try:
-        initial, final, duration = (float(g) for g in match.groups())
+        values = [float(g) for g in match.groups()] if match else [float(spec)]
     except ValueError:
         return None
-    if duration <= 0:
+    if not all(math.isfinite(v) and v >= 0 for v in values) or (match and values[2] < 1):
         return None
+    if not match:
+        return (lambda step: values[0]), None
+    initial, final, duration = values
     return (lambda step: initial + min(max(step / duration, 0.0), 1.0) * (final - initial)), int(duration)
 
 
@@ -558,73 +563,152 @@ def collapse_metrics(agent, obs):
     return metrics
 
 
+def check_numbers(args, positive=(), non_negative=(), probability=()):
+    """Stop with one line at the first numeric flag that is not finite or breaks its rule."""
+    rules = ((positive, "positive", lambda v: v > 0), (non_negative, "non-negative", lambda v: v >= 0))
+    for names, allowed, ok in rules + ((probability, "in [0, 1]", lambda v: 0 <= v <= 1),):
+        for name in names:
+            value = getattr(args, name)
+            if value is not None and not (math.isfinite(value) and ok(value)):
+                raise SystemExit(f"error: --{name.replace('_', '-')} must be finite and {allowed}, got {value}")
+
+
+def task_defaults(args, domain, schedule_steps):
+    """DrQ-v2's per-task settings where the command line leaves them out (cfgs/task/*.yaml): -> batch size (512
+    for walker tasks, else 256), n-step (1 for walker tasks, else 3) and the reset window (the noise schedule's
+    length x action repeat; None for a constant schedule)."""
+    walker = domain == "walker"
+    batch_size = args.batch_size if args.batch_size is not None else (512 if walker else 256)
+    nstep = args.nstep if args.nstep is not None else (1 if walker else 3)
+    reset_window = args.reset_window
+    if reset_window is None and schedule_steps is not None:
+        reset_window = schedule_steps * args.action_repeat
+    return batch_size, nstep, reset_window
+
+
+def readings_per_window(args, window):
+    """How many mlp1 gradient norms the rule reads in a window of `window` frames from a (re)start: updates begin
+    after the seed frames; `eval` reads at each evaluation the norm the updates before it left, `update` reads at
+    every update; the window closes at the first reading `window` frames or more after its start."""
+    seed_steps, every = args.num_seed_frames // args.action_repeat, args.update_every_steps
+    first_update = -(-seed_steps // every) * every  # agent steps from the start
+    window_steps = -(-window // args.action_repeat)
+    if args.reset_check == "eval":
+        eval_every_steps = max(1, args.eval_every_frames // args.action_repeat)
+        return max(1, -(-window_steps // eval_every_steps) - first_update // eval_every_steps)
+    return max(1, -(-window_steps // every) - first_update // every + 1)
+
+
 def check_args(args):
-    """Stop with one clear line on input this script cannot serve; fill in the task-dependent defaults."""
+    """Stop with one clear line on input this script cannot serve, before any environment is made."""
+    check_numbers(
+        args,
+        positive=(
+            "num_train_frames",
+            "action_repeat",
+            "frame_stack",
+            "image_size",
+            "eval_every_frames",
+            "num_eval_episodes",
+            "replay_buffer_size",
+            "nstep",
+            "batch_size",
+            "lr",
+            "feature_dim",
+            "hidden_dim",
+            "critic_target_tau",
+            "update_every_steps",
+            "max_episode_frames",
+            "reset_window",
+            "reset_consecutive",
+        ),
+        non_negative=("seed", "num_seed_frames", "num_expl_steps", "stddev_clip", "reset_threshold"),
+        probability=("discount",),
+    )
+    if args.seed >= 2**32:
+        raise SystemExit(f"error: --seed {args.seed} must be below 2**32 (numpy's and MuJoCo's seeds)")
+    if args.critic_target_tau > 1:
+        raise SystemExit(f"error: --critic-target-tau {args.critic_target_tau} must be at most 1")
+    if args.image_size != 84:
+        raise SystemExit(f"error: --image-size {args.image_size}: the encoder's 35x35 output needs 84")
     resolved = resolve_task(args.env_id)
     if resolved is None:
         raise SystemExit(
             f"error: unknown --env-id {args.env_id!r}: not a dm_control suite task "
             "(domain_task, e.g. walker_walk, cartpole_swingup, ball_in_cup_catch)"
         )
-    args.domain, args.task = resolved
-    walker = args.domain == "walker"
-    args.batch_size = args.batch_size if args.batch_size is not None else (512 if walker else 256)
-    args.nstep = args.nstep if args.nstep is not None else (1 if walker else 3)
+    if resolved[0] == "lqr":  # the suite's only tasks without a time limit
+        raise SystemExit(
+            f"error: --env-id {args.env_id}: the lqr tasks have no time limit (an evaluation would never end) and "
+            "actions bounded at +-1e10, which DrQ-v2 rescales [-1, 1] to; use another suite task"
+        )
     schedule = parse_schedule(args.stddev_schedule)
     if schedule is None:
-        raise SystemExit(f"error: --stddev-schedule {args.stddev_schedule!r} is not a number or linear(a,b,steps)")
-    if args.reset_window is None:
-        if schedule[1] is None:
-            raise SystemExit("error: a constant --stddev-schedule has no decay length: give --reset-window")
-        args.reset_window = schedule[1] * args.action_repeat
-    for name in (
-        "action_repeat",
-        "frame_stack",
-        "image_size",
-        "nstep",
-        "batch_size",
-        "replay_buffer_size",
-        "update_every_steps",
-        "eval_every_frames",
-        "num_eval_episodes",
-        "feature_dim",
-        "hidden_dim",
-        "reset_window",
-        "reset_consecutive",
-        "max_episode_frames",
-    ):
-        if getattr(args, name) is not None and getattr(args, name) < 1:
-            raise SystemExit(f"error: --{name.replace('_', '-')} must be at least 1, got {getattr(args, name)}")
-    if args.image_size != 84:
-        raise SystemExit(f"error: --image-size {args.image_size}: the encoder's 35x35 output needs 84")
-    if args.num_seed_frames > args.num_train_frames:
         raise SystemExit(
-            f"error: --num-seed-frames {args.num_seed_frames} exceeds --num-train-frames {args.num_train_frames}"
+            f"error: --stddev-schedule {args.stddev_schedule!r} is not a stddev or linear(initial,final,steps) "
+            "(stddevs finite and non-negative, steps at least 1)"
         )
-    if args.num_seed_frames // args.action_repeat < args.nstep:
+    batch_size, nstep, reset_window = task_defaults(args, resolved[0], schedule[1])
+    if args.num_seed_frames > args.num_train_frames:
+        raise SystemExit(f"error: --num-seed-frames {args.num_seed_frames} exceeds --num-train-frames {args.num_train_frames}")
+    if args.num_seed_frames // args.action_repeat < nstep:
         raise SystemExit(
-            f"error: --num-seed-frames {args.num_seed_frames} gives fewer agent steps than --nstep {args.nstep}: "
+            f"error: --num-seed-frames {args.num_seed_frames} gives fewer agent steps than --nstep {nstep}: "
             "the first update would find no transition"
         )
-    if args.batch_size > args.replay_buffer_size:
+    episode_frames = min(args.max_episode_frames or TASK_FRAMES, TASK_FRAMES)
+    if -(-episode_frames // args.action_repeat) < nstep:
         raise SystemExit(
-            f"error: --batch-size {args.batch_size} exceeds the replay capacity --replay-buffer-size "
-            f"{args.replay_buffer_size}"
+            f"error: --nstep {nstep} exceeds the agent steps of an episode ({episode_frames} frames, --action-repeat "
+            f"{args.action_repeat}): no transition could be sampled"
         )
-    if args.replay_buffer_size < args.nstep + args.frame_stack:
+    if batch_size > args.replay_buffer_size:
+        raise SystemExit(
+            f"error: --batch-size {batch_size} exceeds the replay capacity --replay-buffer-size {args.replay_buffer_size}"
+        )
+    if args.replay_buffer_size < nstep + args.frame_stack:
         raise SystemExit(
             f"error: --replay-buffer-size {args.replay_buffer_size} cannot hold one transition "
-            f"(needs --nstep + --frame-stack = {args.nstep + args.frame_stack} frames)"
+            f"(needs --nstep + --frame-stack = {nstep + args.frame_stack} frames)"
         )
-    if not 0.0 <= args.discount <= 1.0 or not 0.0 < args.critic_target_tau <= 1.0:
-        raise SystemExit("error: --discount must be in [0, 1] and --critic-target-tau in (0, 1]")
-    if args.lr <= 0 or args.stddev_clip < 0 or args.reset_threshold < 0:
-        raise SystemExit("error: --lr must be positive, --stddev-clip and --reset-threshold non-negative")
+    if args.reset_rule and reset_window is None:
+        raise SystemExit("error: a constant --stddev-schedule has no decay length: give --reset-window")
+    readings = readings_per_window(args, reset_window) if args.reset_rule else args.reset_consecutive
+    if readings < args.reset_consecutive:
+        raise SystemExit(
+            f"error: --reset-window {reset_window} holds {readings} readings of the mlp1 gradient norm (one per "
+            f"{'evaluation' if args.reset_check == 'eval' else 'update'} after the {args.num_seed_frames} seed frames) "
+            f"and an escape needs --reset-consecutive {args.reset_consecutive}: every run would be reset; lengthen it"
+        )
 
 
-def evaluate(env, agent, num_episodes, frame_stack, device, video_frames=None):
+def stop_on_signal():
+    """Ctrl-C or SIGTERM ends training after the current iteration, so the logs and the model are kept;
+    a second signal aborts at once."""
+    received = []
+
+    def handler(signum, frame):
+        if received:
+            raise KeyboardInterrupt
+        received.append(signal.Signals(signum).name)
+        print(f"{received[0]}: stopping after this iteration (again to abort)", file=sys.stderr)
+
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, handler)
+    return received
+
+
+def nonfinite_terms(model, **losses):
+    """Names of the losses and parameters that are NaN or infinite."""
+    named = list(losses.items()) + list(model.named_parameters())
+    finite = torch.stack([torch.isfinite(value).all() for _, value in named]).tolist()
+    return [name for (name, _), ok in zip(named, finite) if not ok]
+
+
+def evaluate(env, agent, num_episodes, frame_stack, device, video_frames=None, stop=()):
     """Mean return and length (frames) over episodes with the mean action; frames of the first episode
-    are appended to `video_frames` when it is a list."""
+    are appended to `video_frames` when it is a list. Ends after the current episode once `stop` holds a
+    signal; NaN if the actor outputs a non-finite action (it has diverged, and MuJoCo would refuse it)."""
     returns, lengths = [], []
     for episode in range(num_episodes):
         frame = env.reset()
@@ -636,17 +720,24 @@ def evaluate(env, agent, num_episodes, frame_stack, device, video_frames=None):
             obs = torch.as_tensor(np.concatenate(frames), device=device)[None]
             with torch.no_grad():
                 action = agent.actor(agent.encoder(obs.float()))[0].cpu().numpy()
+            if not np.isfinite(action).all():
+                return math.nan, math.nan
             frame, reward, _, done = env.step(action)
             frames.append(frame)
             episode_return, steps = episode_return + reward, steps + 1
         returns.append(episode_return)
         lengths.append(steps * env.action_repeat)
+        if stop:
+            break
     return float(np.mean(returns)), float(np.mean(lengths))
 
 
 if __name__ == "__main__":
     args = tyro.cli(Args)
     check_args(args)
+    domain, task = resolve_task(args.env_id)
+    stddev_at, stddev_steps = parse_schedule(args.stddev_schedule)
+    args.batch_size, args.nstep, args.reset_window = task_defaults(args, domain, stddev_steps)
     run_name = f"{args.env_id}__{args.exp_name}__{args.seed}__{int(time.time())}"
     if args.track:
         import wandb
@@ -672,11 +763,13 @@ if __name__ == "__main__":
     torch.backends.cudnn.deterministic = args.torch_deterministic
 
     device = torch.device("cuda" if torch.cuda.is_available() and args.cuda else "cpu")
+    if args.cuda and not torch.cuda.is_available():
+        print("note: no GPU available, running on the CPU (--no-cuda silences this)", file=sys.stderr)
 
     # env setup: DrQ-v2 gives the training and the evaluation environment the same seed
     env_kwargs = dict(size=args.image_size, fast_render=args.fast_render, max_episode_frames=args.max_episode_frames)
-    env = DMCEnv(args.domain, args.task, args.seed, args.action_repeat, **env_kwargs)
-    eval_env = DMCEnv(args.domain, args.task, args.seed, args.action_repeat, **env_kwargs)
+    env = DMCEnv(domain, task, args.seed, args.action_repeat, **env_kwargs)
+    eval_env = DMCEnv(domain, task, args.seed, args.action_repeat, **env_kwargs)
     frame_shape = (3, args.image_size, args.image_size)
     obs_shape = (3 * args.frame_stack, args.image_size, args.image_size)
 
@@ -685,7 +778,6 @@ if __name__ == "__main__":
         kill_mlp1(agent.actor)
     optimizers = make_optimizers(agent, args.lr)
     aug = RandomShiftsAug(pad=4)
-    stddev_at, _ = parse_schedule(args.stddev_schedule)
     rb = ReplayBuffer(args.replay_buffer_size, frame_shape, env.action_dim, args.frame_stack, args.nstep, args.discount)
     rule = ResetRule(args.reset_window, args.reset_threshold, args.reset_consecutive)
     seed_steps = args.num_seed_frames // args.action_repeat
@@ -700,8 +792,12 @@ if __name__ == "__main__":
     rb.add(frame, first=True)
     frames = deque([frame] * args.frame_stack, maxlen=args.frame_stack)
     episode_return, episode_steps = 0.0, 0
+    stop, diverged = stop_on_signal(), []
+    last_finite = copy.deepcopy(agent.state_dict()) if args.save_model else None
     for global_step in range(num_train_steps):
         global_frame = global_step * args.action_repeat
+        if stop or diverged:
+            break
         trial_step = global_step - trial_start
         stddev = stddev_at(trial_step)
 
@@ -710,9 +806,10 @@ if __name__ == "__main__":
             if args.reset_rule and args.reset_check == "eval" and mlp1_grad_norm is not None:
                 reset_now = apply_rule(rule, mlp1_grad_norm, global_frame, writer)
             eval_start, video = time.time(), [] if args.capture_video else None
-            eval_return, eval_length = evaluate(
-                eval_env, agent, args.num_eval_episodes, args.frame_stack, device, video
-            )
+            eval_return, eval_length = evaluate(eval_env, agent, args.num_eval_episodes, args.frame_stack, device, video, stop)
+            if math.isnan(eval_return):
+                diverged = nonfinite_terms(agent) or ["the evaluation's action"]
+                break
             print(f"global_frame={global_frame}, eval_return={eval_return:.1f}")
             writer.add_scalar("eval/episodic_return", eval_return, global_frame)
             writer.add_scalar("eval/episodic_length", eval_length, global_frame)
@@ -736,6 +833,9 @@ if __name__ == "__main__":
                 obs = torch.as_tensor(np.concatenate(frames), device=device)[None]
                 mu = agent.actor(agent.encoder(obs.float()))
                 action = sample_action(mu, stddev)[0].cpu().numpy()
+            if not np.isfinite(action).all():  # on the host already (no sync); MuJoCo would refuse it
+                diverged = nonfinite_terms(agent) or ["action"]
+                break
 
         # ALGO LOGIC: training.
         if trial_step >= seed_steps and global_step % args.update_every_steps == 0:
@@ -752,9 +852,7 @@ if __name__ == "__main__":
         if done:
             print(f"global_frame={global_frame + args.action_repeat}, episodic_return={episode_return:.1f}")
             writer.add_scalar("charts/episodic_return", episode_return, global_frame + args.action_repeat)
-            writer.add_scalar(
-                "charts/episodic_length", episode_steps * args.action_repeat, global_frame + args.action_repeat
-            )
+            writer.add_scalar("charts/episodic_length", episode_steps * args.action_repeat, global_frame + args.action_repeat)
             sps = round((global_frame + args.action_repeat) / (time.time() - start_time - eval_time), 1)
             print("SPS (frames per second, evaluation excluded):", sps)
             writer.add_scalar("charts/SPS", sps, global_frame + args.action_repeat)
@@ -780,11 +878,28 @@ if __name__ == "__main__":
             writer.add_scalar("losses/qf_values", logs["qf_values"].item(), global_frame)
             writer.add_scalar("charts/stddev", stddev, global_frame)
             writer.add_scalar("reset/mlp1_grad_norm", mlp1_grad_norm, global_frame)
+            diverged = nonfinite_terms(agent, critic_loss=logs["critic_loss"], actor_loss=logs["actor_loss"])
+            if diverged:
+                writer.flush()
+            elif args.save_model:
+                last_finite = copy.deepcopy(agent.state_dict())
+    else:
+        global_frame = num_train_steps * args.action_repeat  # the frames done, as after a break
 
-    writer.add_scalar("reset/count", rule.resets, args.num_train_frames)
+    diverged = diverged or nonfinite_terms(agent)  # the steps since the last check
+    writer.add_scalar("reset/count", rule.resets, global_frame)
     if args.save_model:
+        if diverged:
+            agent.load_state_dict(last_finite)  # the last finite model
         model_path = f"runs/{run_name}/{args.exp_name}.cleanrl_model"
         torch.save(agent.state_dict(), model_path)
         print(f"model saved to {model_path}")
 
+    env.close()
+    eval_env.close()
     writer.close()
+    if diverged:
+        names = ", ".join(diverged[:3]) + (f" and {len(diverged) - 3} more" if len(diverged) > 3 else "")
+        raise SystemExit(f"error: training diverged at global_frame={global_frame}: {names} not finite")
+    if stop:
+        raise SystemExit(f"error: stopped by {stop[0]} at global_frame={global_frame}; logs in runs/{run_name}")

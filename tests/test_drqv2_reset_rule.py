@@ -1,14 +1,21 @@
 """drqv2_reset_rule.py: the reset rule on synthetic gradient-norm streams, the replay buffer's frame stacks and
 n-step returns against hand-computed values, the augmentation, a reset's re-initialisation, the rule firing on
-an actor with a dead mlp1 (and not on a healthy one), an end-to-end run with its tags and --save-model, and
-bad input."""
+an actor with a dead mlp1 (and not on a healthy one), an end-to-end run with its tags and --save-model, bad
+input, Ctrl-C and a diverging run."""
 
+import inspect
+import math
+import os
+import re
+import signal
+import subprocess
+import sys
 import types
 
 import numpy as np
 import pytest
 import torch
-from conftest import assert_stops_with_one_line, read_scalars, run_script
+from conftest import ROOT, assert_stops_with_one_line, read_scalars, run_script
 
 import drqv2_reset_rule as drq
 from drqv2_reset_rule import ReplayBuffer, ResetRule
@@ -229,7 +236,7 @@ def test_the_rule_resets_an_actor_with_a_dead_mlp1_and_then_sees_the_fresh_one_e
 TINY = [
     "--env-id", "cartpole_swingup", "--fast-render", "--max-episode-frames", 100, "--num-train-frames", 400,
     "--num-seed-frames", 40, "--num-expl-steps", 10, "--eval-every-frames", 200, "--num-eval-episodes", 1,
-    "--replay-buffer-size", 300, "--batch-size", 4, "--feature-dim", 8, "--hidden-dim", 32,
+    "--replay-buffer-size", 300, "--batch-size", 4, "--feature-dim", 8, "--hidden-dim", 32, "--no-cuda",
 ]  # fmt: skip
 TAGS = {
     "charts/episodic_return",
@@ -339,45 +346,135 @@ def args_with(**changes):
         (dict(env_id="walker_fly"), "unknown --env-id"),
         (dict(env_id="CartPole-v1"), "unknown --env-id"),
         (dict(env_id="ALE/Pong-v5"), "unknown --env-id"),
+        (dict(env_id="lqr_lqr_6_2"), "no time limit"),
         (dict(batch_size=512, replay_buffer_size=100), "exceeds the replay capacity"),
+        (dict(replay_buffer_size=500), "--batch-size 512 exceeds"),  # walker's default batch
         (dict(num_seed_frames=5000, num_train_frames=4000), "exceeds --num-train-frames"),
         (dict(num_seed_frames=2, nstep=3), "fewer agent steps than --nstep"),
         (dict(stddev_schedule="cosine(1,0)"), "--stddev-schedule"),
+        (dict(stddev_schedule="linear(1,0.1,0)"), "--stddev-schedule"),
+        (dict(stddev_schedule="linear(1,inf,100)"), "--stddev-schedule"),
+        (dict(stddev_schedule="-0.2"), "--stddev-schedule"),
         (dict(stddev_schedule="0.2"), "give --reset-window"),
-        (dict(batch_size=0), "--batch-size must be at least 1"),
+        (dict(batch_size=0), "--batch-size must be finite and positive, got 0"),
+        (dict(lr=math.nan), "--lr must be finite and positive, got nan"),
+        (dict(lr=math.inf), "--lr must be finite and positive"),
+        (dict(reset_threshold=-1e-3), "--reset-threshold must be finite and non-negative"),
+        (dict(discount=1.01), "--discount must be finite and in [0, 1]"),
+        (dict(critic_target_tau=0.0), "--critic-target-tau must be finite and positive"),
+        (dict(critic_target_tau=1.5), "--critic-target-tau 1.5 must be at most 1"),
+        (dict(seed=-1), "--seed must be finite and non-negative"),
+        (dict(seed=2**32), "below 2**32"),
+        (dict(max_episode_frames=0), "--max-episode-frames must be finite and positive"),
+        (dict(env_id="cartpole_swingup", max_episode_frames=4), "--nstep 3 exceeds the agent steps of an episode"),
         (dict(image_size=64), "needs 84"),
+        # the window must hold 5 readings after the seed frames: 40,000 / 10,000 holds 4
+        (dict(reset_window=40_000), "holds 4 readings of the mlp1 gradient norm (one per evaluation"),
+        (dict(reset_window=50_000, num_seed_frames=10_000), "holds 4 readings"),
+        (dict(reset_window=16, reset_check="update"), "holds 1 readings of the mlp1 gradient norm (one per update"),
     ],
 )
 def test_check_args_rejects_bad_input(changes, message):
-    with pytest.raises(SystemExit, match="^error: .*" + message.replace("-", r"\-")):
+    with pytest.raises(SystemExit, match="^error: .*" + re.escape(message)):
         drq.check_args(args_with(**changes))
 
 
-def test_check_args_resolves_tasks_and_drqv2_per_task_defaults():
-    args = args_with(env_id="ball_in_cup_catch")
-    drq.check_args(args)
-    assert (args.domain, args.task, args.batch_size, args.nstep, args.reset_window) == (
-        "ball_in_cup",
-        "catch",
-        256,
-        3,
-        200_000,
-    )
-    args = args_with(env_id="cup_catch")
-    drq.check_args(args)
-    assert args.domain == "ball_in_cup"
-    args = args_with()  # walker_walk
-    drq.check_args(args)
-    assert (args.batch_size, args.nstep) == (512, 1)
-    args = args_with(stddev_schedule="linear(1.0,0.1,500000)", action_repeat=2)
-    drq.check_args(args)
-    assert args.reset_window == 1_000_000
+@pytest.mark.parametrize(
+    "changes",
+    [
+        dict(reset_window=50_000),  # readings at 10,000 ... 50,000: five
+        dict(reset_window=4_020, reset_check="update"),  # six: updates at frames 4,000, 4,004, ..., 4,020
+        dict(reset_window=16, no_reset_rule=True),  # no rule, no window to fill
+        dict(stddev_schedule="0.2", reset_window=100_000),
+    ],
+)
+def test_check_args_accepts_windows_that_hold_an_escape(changes):
+    if changes.pop("no_reset_rule", False):
+        changes["reset_rule"] = False
+    drq.check_args(args_with(**changes))
+
+
+def test_task_defaults_are_drqv2s_per_task_settings():
+    assert drq.resolve_task("ball_in_cup_catch") == drq.resolve_task("cup_catch") == ("ball_in_cup", "catch")
+    assert drq.task_defaults(args_with(), "ball_in_cup", 100_000) == (256, 3, 200_000)
+    assert drq.task_defaults(args_with(), "walker", 100_000) == (512, 1, 200_000)  # cfgs/task/walker_*.yaml
+    assert drq.task_defaults(args_with(batch_size=64, nstep=2, reset_window=10), "walker", 100_000) == (64, 2, 10)
+    assert drq.task_defaults(args_with(action_repeat=4), "cheetah", 500_000)[2] == 2_000_000  # medium's schedule
+    assert drq.task_defaults(args_with(), "cheetah", None)[2] is None  # a constant schedule
+
+
+def test_every_suite_task_but_the_refused_ones_has_a_time_limit():
+    """An episode without a time limit never ends (lqr's end only at the goal): each one is refused."""
+    for domain, task in drq.suite.ALL_TASKS:
+        time_limit = inspect.signature(drq.suite._DOMAINS[domain].SUITE[task]).parameters["time_limit"].default
+        if not math.isfinite(time_limit):
+            with pytest.raises(SystemExit, match="no time limit"):
+                drq.check_args(args_with(env_id=f"{domain}_{task}"))
 
 
 @pytest.mark.parametrize(
     "args,message",
-    [(["--env-id", "CartPole-v1"], "unknown --env-id"), (["--batch-size", 64, "--replay-buffer-size", 32], "exceeds")],
+    [
+        (["--env-id", "CartPole-v1"], "unknown --env-id"),
+        (["--env-id", "lqr_lqr_2_1"], "no time limit"),
+        (["--batch-size", 64, "--replay-buffer-size", 32], "exceeds"),
+        (["--lr", "nan"], "--lr must be finite and positive"),
+        (["--num-eval-episodes", 0], "--num-eval-episodes must be finite and positive"),
+        (["--stddev-clip", -0.3], "--stddev-clip must be finite and non-negative"),
+        (["--discount", 2], "--discount must be finite and in [0, 1]"),
+        (["--critic-target-tau", 2], "at most 1"),
+        (["--stddev-schedule", "linear(1,0.1,nan)"], "--stddev-schedule"),
+        (["--num-seed-frames", 4000, "--num-train-frames", 2000], "exceeds --num-train-frames"),
+        (["--max-episode-frames", 2, "--env-id", "cartpole_swingup"], "exceeds the agent steps of an episode"),
+        (["--reset-window", 40000], "holds 4 readings"),
+        (["--reset-window", 200, "--reset-check", "update"], "readings"),
+    ],
 )
 def test_bad_input_stops_with_one_clear_line(tmp_path, args, message):
     result = run_script("drqv2_reset_rule.py", *args, cwd=tmp_path)
     assert_stops_with_one_line(result, message, tmp_path)
+
+
+def test_help_shows_no_derived_fields(tmp_path):
+    result = run_script("drqv2_reset_rule.py", "--help", cwd=tmp_path)
+    assert result.returncode == 0 and "--batch-size" in result.stdout and "--reset-window" in result.stdout
+    assert "--domain" not in result.stdout and "--task " not in result.stdout
+
+
+# --- stopping: Ctrl-C, divergence -----------------------------------------------------------------------
+
+
+def test_sigint_stops_after_the_step_and_keeps_logs_and_model(tmp_path):
+    command = [sys.executable, str(ROOT / "drqv2_reset_rule.py"), *map(str, TINY), "--num-train-frames", 4000,
+               "--reset-window", 1000, "--save-model"]  # fmt: skip
+    env = dict(os.environ, PYTHONPATH=str(ROOT), OMP_NUM_THREADS="1")
+    proc = subprocess.Popen(list(map(str, command)), cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)  # fmt: skip
+    try:
+        for line in proc.stdout:  # the first episode's end: training is under way
+            if "episodic_return" in line:
+                proc.send_signal(signal.SIGINT)
+                break
+        _, stderr = proc.communicate(timeout=120)
+    finally:
+        proc.kill()
+    assert proc.returncode == 1
+    lines = stderr.strip().splitlines()
+    assert lines[0].startswith("SIGINT: stopping") and lines[-1].startswith("error: stopped by SIGINT at global_frame=")
+    assert len(lines) == 2 and "Traceback" not in stderr
+    (run_dir,) = (tmp_path / "runs").iterdir()
+    scalars = read_scalars(run_dir)
+    assert scalars["charts/episodic_return"] and scalars["eval/episodic_return"] and scalars["reset/count"] == [0]
+    state = torch.load(run_dir / "drqv2_reset_rule.cleanrl_model")
+    assert all(torch.isfinite(v).all() for v in state.values())
+
+
+def test_a_diverging_run_stops_with_one_line_and_keeps_the_last_finite_model(tmp_path):
+    result = run_script("drqv2_reset_rule.py", *TINY, "--lr", 1e30, "--reset-window", 1000, "--save-model", cwd=tmp_path)
+    assert result.returncode == 1
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: training diverged at global_frame=") and "not finite" in lines[0]
+    (run_dir,) = (tmp_path / "runs").iterdir()
+    assert "eval/episodic_return" in read_scalars(run_dir)  # the log was flushed
+    state = torch.load(run_dir / "drqv2_reset_rule.cleanrl_model")
+    assert all(torch.isfinite(v).all() for v in state.values())
