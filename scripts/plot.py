@@ -54,7 +54,8 @@ X_UNITS = {
     "ppo_etf_classic": "agent steps",
     "reinforce": "agent steps",  # reinforce_etf.py; experiments/reinforce_etf.sh names its runs reinforce_eps*
     "ppo_etf_atari": "agent steps",
-    "ppo_pfo_atari": "agent steps",  # its --total-timesteps counts frames, but it logs global_step += num_envs
+    "ppo_atari_ale_vector": "agent steps",
+    "ppo_pfo_atari": "frames",  # global_step += num_envs * frame_skip, as the authors log
     "drqv2": "frames",  # drqv2_reset_rule.py logs global_frame = global_step * action_repeat
 }
 RUN_NAME = re.compile(r"(?P<env>.+?)__(?P<exp>.+?)__(?P<seed>\d+)__\d+")
