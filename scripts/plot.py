@@ -112,11 +112,12 @@ def read_run(run_dir):
     accumulator = EventAccumulator(str(run_dir), size_guidance={"scalars": 0})
     accumulator.Reload()
     start = accumulator.FirstEventTimestamp()  # written when the run's SummaryWriter is made
-    return {
-        tag: Series(*(np.array(column) for column in zip(*((e.step, e.value, e.wall_time - start) for e in events))))
-        for tag in accumulator.Tags()["scalars"]
-        for events in [accumulator.Scalars(tag)]
-    }
+    scalars = {}
+    for tag in accumulator.Tags()["scalars"]:
+        events = accumulator.Scalars(tag)
+        steps, values, wall = (np.array(column) for column in zip(*((e.step, e.value, e.wall_time) for e in events)))
+        scalars[tag] = Series(steps, values, wall - start)
+    return scalars
 
 
 def variant_of(run_dir):
