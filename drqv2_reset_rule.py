@@ -25,7 +25,8 @@
 # - the reset rule (`reset/`): a reset re-draws every weight, the optimizers, empties the buffer, cuts the running
 #   episode (not logged) and restarts the seed phase, uniform exploration and the stddev schedule;
 #   `--dead-mlp1-start` starts from a collapsed actor, to see the rule work;
-# - the Figure 4 collapse metrics of the actor's mlp0/mlp1/mlp2 on a replay batch (`collapse/`);
+# - the Figure 4 collapse metrics of the actor's mlp0/mlp1/mlp2 on a replay batch, with their dead units
+#   (`collapse/`);
 # - bad input (unknown task, impossible sizes, a window too short for an escape) stops with one line before any
 #   environment is made; Ctrl-C/SIGTERM and a non-finite loss, parameter or action stop with one line after the
 #   normal ending (TensorBoard flushed, the last finite model saved with --save-model).
@@ -52,7 +53,7 @@ import tyro
 from dm_control import suite
 from torch.utils.tensorboard import SummaryWriter
 
-from metrics_common import grad_norm, nonzero_correlation, rank_metrics, zero_fraction
+from metrics_common import dead_units, grad_norm, nonzero_correlation, rank_metrics, zero_fraction
 
 
 @dataclass
@@ -551,14 +552,18 @@ def apply_rule(rule, mlp1_grad_norm, frame, writer):
 def collapse_metrics(agent, obs):
     """Paper 003's Figure 4 metrics on a batch of (uint8) observations, for the actor's mlp0, mlp1, mlp2:
     numerical rank, mean correlation of non-zero activations, fraction of zero activations, and the
-    gradient norm left by the last actor update; plus `action_std`, the mean over action dimensions of
-    the standard deviation of the mean action across the batch (0 when the actor has collapsed)."""
+    gradient norm left by the last actor update; beside the zero fraction, the dead units (003 calls zero
+    activations "dead neurons"; a ReLU unit of mlp1/mlp2 zero for the whole batch, a tanh unit of mlp0 whose
+    std over the batch is below 1e-3, as metrics_common.dead_units counts them); plus `action_std`, the
+    mean over action dimensions of the standard deviation of the mean action across the batch (0 when the
+    actor has collapsed)."""
     mu, activations = agent.actor.features(agent.encoder(obs.float()))
     metrics = {"collapse/action_std": mu.std(dim=0).mean().item() if mu.shape[0] > 1 else 0.0}
     for name, h in activations.items():
         metrics[f"collapse/{name}_numerical_rank"] = rank_metrics(h)["numerical_rank"]
         metrics[f"collapse/{name}_nonzero_correlation"] = nonzero_correlation(h)
         metrics[f"collapse/{name}_zero_fraction"] = zero_fraction(h)
+        metrics[f"collapse/{name}_dead_units"] = dead_units(h, "tanh" if name == "mlp0" else "relu")
         metrics[f"collapse/{name}_grad_norm"] = grad_norm(agent.actor.layers()[name])
     return metrics
 

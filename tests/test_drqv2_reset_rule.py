@@ -224,10 +224,12 @@ def test_the_rule_resets_an_actor_with_a_dead_mlp1_and_then_sees_the_fresh_one_e
             optimizers = drq.reset_training(agent, optimizers, rb, lr=1e-3)
     assert norms[:6] == [0.0] * 6 and resets == [24]
     assert metrics["collapse/mlp1_zero_fraction"] == 1.0 and metrics["collapse/action_std"] == 0.0
+    assert metrics["collapse/mlp1_dead_units"] == 32.0  # every unit of mlp1 (hidden 32)
     assert metrics["collapse/mlp1_numerical_rank"] == 0.0 and metrics["collapse/mlp1_grad_norm"] == 0.0
     assert all(n > 1e-3 for n in norms[6:11]) and rule.escape_frame == 44  # 5 healthy updates after the reset
     healthy = drq.collapse_metrics(agent, random_batch(8)[0])
     assert healthy["collapse/action_std"] > 0 and healthy["collapse/mlp1_zero_fraction"] < 1.0
+    assert healthy["collapse/mlp1_dead_units"] < 32
     assert all(np.isfinite(v) for v in healthy.values())
 
 
@@ -254,7 +256,7 @@ TAGS = {
 } | {
     f"collapse/{layer}_{metric}"
     for layer in ("mlp0", "mlp1", "mlp2")
-    for metric in ("numerical_rank", "nonzero_correlation", "zero_fraction", "grad_norm")
+    for metric in ("numerical_rank", "nonzero_correlation", "zero_fraction", "dead_units", "grad_norm")
 }
 
 
@@ -302,6 +304,7 @@ def test_end_to_end_dead_mlp1_start_is_reset_once_then_escapes(tmp_path):
     # updates from frame 40: the dead actor's mlp1 gradient is exactly 0 and its action one constant
     assert scalars["reset/mlp1_grad_norm"][40] == 0.0
     assert scalars["collapse/action_std"][100] == 0.0 and scalars["collapse/mlp1_zero_fraction"][100] == 1.0
+    assert scalars["collapse/mlp1_dead_units"][100] == 32.0 and scalars["collapse/mlp1_dead_units"][300] < 32.0
     # the fresh agent: seed frames again from 162, updates from 202, five healthy norms in a row
     (escape,) = scalars["reset/escape_frame"].values()
     assert 202 <= escape <= 240
