@@ -471,37 +471,47 @@ def parse_schedule(spec):
     return (lambda step: initial + min(max(step / duration, 0.0), 1.0) * (final - initial)), int(duration)
 
 
-def update(agent, optimizers, aug, batch, stddev, args):
-    """One DrQ-v2 update (critic and encoder, then actor on detached features, then the targets).
-    Returns tensors for logging and the actor mlp1 gradient norm (a float) for the reset rule."""
-    obs, action, reward, discount, next_obs = batch
-    h = agent.encoder(aug(obs.float()))
+def update_critic(agent, optimizers, obs, action, reward, discount, next_obs, stddev, args):
+    """The critic's (and the encoder's) step on the clipped double-Q target of the target critic."""
     with torch.no_grad():
-        next_h = agent.encoder(aug(next_obs.float()))
-        next_action = sample_action(agent.actor(next_h), stddev, args.stddev_clip)
-        target_q1, target_q2 = agent.critic_target(next_h, next_action)
+        next_action = sample_action(agent.actor(next_obs), stddev, args.stddev_clip)
+        target_q1, target_q2 = agent.critic_target(next_obs, next_action)
         target_q = reward + discount * torch.min(target_q1, target_q2)
-    q1, q2 = agent.critic(h, action)
+    q1, q2 = agent.critic(obs, action)
     critic_loss = F.mse_loss(q1, target_q) + F.mse_loss(q2, target_q)
     optimizers["encoder"].zero_grad(set_to_none=True)
     optimizers["critic"].zero_grad(set_to_none=True)
     critic_loss.backward()
     optimizers["critic"].step()
     optimizers["encoder"].step()
+    return {"critic_loss": critic_loss.detach(), "qf_values": q1.detach().mean()}
 
-    h = h.detach()
-    pi = sample_action(agent.actor(h), stddev, args.stddev_clip)
-    actor_loss = -torch.min(*agent.critic(h, pi)).mean()
+
+def update_actor(agent, optimizers, obs, stddev, args):
+    """The actor's step (deterministic policy gradient through the critic, on detached features); also returns
+    the gradient norm of mlp1 that the reset rule reads."""
+    pi = sample_action(agent.actor(obs), stddev, args.stddev_clip)
+    actor_loss = -torch.min(*agent.critic(obs, pi)).mean()
     optimizers["actor"].zero_grad(set_to_none=True)
     actor_loss.backward()
     mlp1_grad_norm = grad_norm(agent.actor.layers()["mlp1"])
     optimizers["actor"].step()
+    return {"actor_loss": actor_loss.detach(), "mlp1_grad_norm": mlp1_grad_norm}
 
+
+def update(agent, optimizers, aug, batch, stddev, args):
+    """One DrQ-v2 update (drqv2.py's DrQV2Agent.update): augment and encode, the critic and encoder, the actor on
+    detached features, then the target critic. Returns the losses (tensors) and the mlp1 gradient norm."""
+    obs, action, reward, discount, next_obs = batch
+    obs = agent.encoder(aug(obs.float()))
+    with torch.no_grad():
+        next_obs = agent.encoder(aug(next_obs.float()))
+    logs = update_critic(agent, optimizers, obs, action, reward, discount, next_obs, stddev, args)
+    logs.update(update_actor(agent, optimizers, obs.detach(), stddev, args))
     with torch.no_grad():
         for param, target in zip(agent.critic.parameters(), agent.critic_target.parameters()):
             target.lerp_(param, args.critic_target_tau)
-    logs = {"critic_loss": critic_loss.detach(), "actor_loss": actor_loss.detach(), "qf_values": q1.detach().mean()}
-    return logs, mlp1_grad_norm
+    return logs
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -539,12 +549,18 @@ class ResetRule:
 
 
 def apply_rule(rule, mlp1_grad_norm, frame, writer):
-    """Feed one gradient norm to the rule; log an escape when it happens. Returns whether to reset now."""
+    """Feed one gradient norm to the rule; log an escape or a reset when it happens. Returns whether to reset."""
     escaped = rule.escaped
     reset_now = rule.update(mlp1_grad_norm, frame)
     if rule.escaped and not escaped:
         print(f"global_frame={frame}, escaped action collapse")
         writer.add_scalar("reset/escape_frame", rule.escape_frame, frame)
+    if reset_now:
+        reason = f"no {rule.consecutive} consecutive mlp1 gradient norms > {rule.threshold} in {rule.window} frames"
+        print(f"global_frame={frame}, reset {rule.resets}: {reason}")
+        writer.add_scalar("reset/count", rule.resets, frame)
+        writer.add_scalar("reset/frame", frame, frame)
+        writer.add_text("reset/reason", f"frame {frame}: {reason}", frame)
     return reset_now
 
 
@@ -792,24 +808,15 @@ if __name__ == "__main__":
     # TRY NOT TO MODIFY: start the game
     start_time, eval_time = time.time(), 0.0  # charts/SPS leaves evaluation time out
     trial_start = 0  # the agent step at which training last (re)started from scratch
-    mlp1_grad_norm, logs, last_log_step = None, None, -100
-    frame = env.reset()
-    rb.add(frame, first=True)
-    frames = deque([frame] * args.frame_stack, maxlen=args.frame_stack)
-    episode_return, episode_steps = 0.0, 0
+    mlp1_grad_norm, logs, last_log_step, done = None, None, -100, False
     stop, diverged = stop_on_signal(), []
     last_finite = copy.deepcopy(agent.state_dict()) if args.save_model else None
     for global_step in range(num_train_steps):
         global_frame = global_step * args.action_repeat
         if stop or diverged:
             break
-        trial_step = global_step - trial_start
-        stddev = stddev_at(trial_step)
 
-        reset_now = False
         if global_step % eval_every_steps == 0:
-            if args.reset_rule and args.reset_check == "eval" and mlp1_grad_norm is not None:
-                reset_now = apply_rule(rule, mlp1_grad_norm, global_frame, writer)
             eval_start, video = time.time(), [] if args.capture_video else None
             eval_return, eval_length = evaluate(eval_env, agent, args.num_eval_episodes, args.frame_stack, device, video, stop)
             if math.isnan(eval_return):
@@ -829,6 +836,19 @@ if __name__ == "__main__":
                 clip = ImageSequenceClip(video, fps=20)
                 clip.write_videofile(f"videos/{run_name}/eval_{global_frame}.mp4", logger=None)
             eval_time += time.time() - eval_start
+            # the rule reads the norm the last actor update left; a reset restarts training from scratch now
+            if args.reset_rule and args.reset_check == "eval" and mlp1_grad_norm is not None:
+                if apply_rule(rule, mlp1_grad_norm, global_frame, writer):
+                    optimizers = reset_training(agent, optimizers, rb, args.lr, args.reset_keep_buffer)
+                    trial_start, logs, mlp1_grad_norm = global_step, None, None
+
+        if done or global_step == trial_start:  # a new episode: the last one ended, or training (re)started
+            frame = env.reset()
+            rb.add(frame, first=True)
+            frames = deque([frame] * args.frame_stack, maxlen=args.frame_stack)
+            episode_return, episode_steps = 0.0, 0
+        trial_step = global_step - trial_start
+        stddev = stddev_at(trial_step)
 
         # ALGO LOGIC: put action logic here
         if trial_step < args.num_expl_steps:
@@ -845,9 +865,13 @@ if __name__ == "__main__":
         # ALGO LOGIC: training.
         if trial_step >= seed_steps and global_step % args.update_every_steps == 0:
             batch = tuple(torch.as_tensor(x, device=device) for x in rb.sample(args.batch_size))
-            logs, mlp1_grad_norm = update(agent, optimizers, aug, batch, stddev, args)
-            if args.reset_rule and args.reset_check == "update":
-                reset_now = apply_rule(rule, mlp1_grad_norm, global_frame, writer)
+            logs = update(agent, optimizers, aug, batch, stddev, args)
+            mlp1_grad_norm = logs["mlp1_grad_norm"]
+            # `--reset-check update`: the rule reads every update; after a reset this step's transition is the
+            # fresh buffer's first frame and the next step starts a new episode
+            if args.reset_rule and args.reset_check == "update" and apply_rule(rule, mlp1_grad_norm, global_frame, writer):
+                optimizers = reset_training(agent, optimizers, rb, args.lr, args.reset_keep_buffer)
+                trial_start, logs, mlp1_grad_norm = global_step + 1, None, None
 
         # TRY NOT TO MODIFY: execute the game and log data.
         frame, reward, discount, done = env.step(action)
@@ -861,20 +885,6 @@ if __name__ == "__main__":
             sps = round((global_frame + args.action_repeat) / (time.time() - start_time - eval_time), 1)
             print("SPS (frames per second, evaluation excluded):", sps)
             writer.add_scalar("charts/SPS", sps, global_frame + args.action_repeat)
-
-        if reset_now:  # training restarts from scratch: weights, optimizers, buffer, schedule, episode
-            reason = f"no {args.reset_consecutive} consecutive mlp1 gradient norms > {args.reset_threshold}"
-            print(f"global_frame={global_frame}, reset {rule.resets}: {reason} in {args.reset_window} frames")
-            writer.add_scalar("reset/count", rule.resets, global_frame)
-            writer.add_scalar("reset/frame", global_frame, global_frame)
-            writer.add_text("reset/reason", f"frame {global_frame}: {reason}", global_frame)
-            optimizers = reset_training(agent, optimizers, rb, args.lr, args.reset_keep_buffer)
-            trial_start, logs, mlp1_grad_norm = global_step + 1, None, None
-        if done or reset_now:
-            frame = env.reset()
-            rb.add(frame, first=True)
-            frames = deque([frame] * args.frame_stack, maxlen=args.frame_stack)
-            episode_return, episode_steps = 0.0, 0
 
         if logs is not None and global_step - last_log_step >= 100:  # the first update every 100 steps
             last_log_step = global_step

@@ -216,7 +216,7 @@ def test_the_rule_resets_an_actor_with_a_dead_mlp1_and_then_sees_the_fresh_one_e
     rule = ResetRule(window=24, threshold=1e-3, consecutive=5)
     norms, resets = [], []
     for frame in range(4, 76, 4):
-        _, norm = drq.update(agent, optimizers, aug, random_batch(), 0.5, ARGS)
+        norm = float(drq.update(agent, optimizers, aug, random_batch(), 0.5, ARGS)["mlp1_grad_norm"])
         norms.append(norm)
         if rule.update(norm, frame):
             resets.append(frame)
@@ -319,7 +319,8 @@ def test_end_to_end_the_rule_reads_the_norm_at_evaluations_by_default(tmp_path):
     scalars = read_scalars(run_dir, with_steps=True)
     # readings at evaluations 80..240 (the first update is at frame 40, after that evaluation): all 0, reset at 240
     assert list(scalars["reset/frame"]) == [240]
-    # the fresh agent updates from frame 284: readings at 320, 360, 400, 440, 480 make the escape
+    assert scalars["collapse/action_std"][240] == 0.0  # the evaluation at 240 sees the collapsed agent, then the reset
+    # the fresh agent starts at step 120 (the reset's), updates from frame 280: readings at 320 ... 480 make the escape
     assert list(scalars["reset/escape_frame"]) == [480]
 
 
