@@ -4,8 +4,8 @@
 #
 # Fork of ppo_atari_ale_vector.py (CleanRL's ppo_atari.py on gymnasium 1.x and ale-py's vector env; `diff` them to see
 # the method). What differs: the ETF head (`simplex_etf`, `SimplexETF`, `--etf/--no-etf`, `--etf-scale`,
-# `--feature-dim`); once per iteration on the rollout, the policy entropy and the action-collapse metrics of the features
-# grouped by greedy action (`collapse/`), feature ranks, dead units, zero fraction and norm (`repr/`).
+# `--feature-dim`); every `--metrics-every` iterations, on the rollout, the policy entropy and the action-collapse metrics
+# of the features grouped by greedy action (`collapse/`), feature ranks, dead units, zero fraction and norm (`repr/`).
 import copy
 import difflib
 import math
@@ -55,6 +55,10 @@ class Args:
     """whether to save model into the `runs/{run_name}` folder"""
     video_interval: int = 50
     """with `--capture-video`, film one game of the current policy at the first and every this many iterations"""
+    eval_episodes: int = 10
+    """with `--save-model`, games played by the reloaded model after training (`eval/episodic_return`)"""
+    compile: bool = False
+    """if toggled, torch.compile the agent's forward and backward passes (CUDA graphs on a GPU)"""
 
     # Algorithm specific arguments
     env_id: str = "ALE/Breakout-v5"
@@ -101,6 +105,8 @@ class Args:
     """logits = etf_scale * h @ W; 1 keeps the ETF's unit-norm columns (the paper leaves the scale open)"""
     feature_dim: int = 512
     """width d of the Nature CNN's feature layer (upstream: 512); the ETF needs d >= number of actions"""
+    metrics_every: int = 1
+    """compute the `collapse/` and `repr/` metrics at the first and every this many iterations"""
 
     # to be filled in runtime
     batch_size: int = 0
@@ -177,6 +183,21 @@ def record_game(agent, env_id, seed, path, device, max_steps=4500, **kwargs):
     video.close()
     play.close()
     film.close()
+
+
+def evaluate(model_path, agent, env_id, eval_episodes, seed, device, **kwargs):
+    """CleanRL's evaluation after --save-model: reload the saved file and play eval_episodes full games in a row."""
+    agent.load_state_dict(torch.load(model_path, map_location=device))
+    envs = make_env(env_id, 1, **kwargs)
+    obs, info = envs.reset(seed=seed)
+    games, episodic_returns = GameStatistics(info), []
+    while len(episodic_returns) < eval_episodes:
+        with torch.no_grad():
+            action = agent.get_action_and_value(torch.from_numpy(obs).to(device))[0].cpu().numpy()
+        obs, reward, terminations, truncations, info = envs.step(action)
+        episodic_returns += list(games.update(reward, terminations, truncations, info)[0])
+    envs.close()
+    return episodic_returns
 
 
 def layer_init(layer, std=np.sqrt(2), bias_const=0.0):
@@ -297,7 +318,7 @@ def check_args(args):
     check_numbers(
         args,
         positive="total_timesteps learning_rate num_envs num_steps num_minibatches update_epochs clip_coef max_grad_norm "
-        "target_kl video_interval etf_scale feature_dim",
+        "target_kl video_interval eval_episodes etf_scale feature_dim metrics_every",
         non_negative="ent_coef vf_coef",
         probability="gamma gae_lambda repeat_action_probability",
     )
@@ -329,6 +350,13 @@ def stop_on_signal():
     return received
 
 
+def progress(global_step, total_timesteps, start_time):
+    """CleanRL's `SPS:` line with the step out of the total and the time left."""
+    sps = int(global_step / (time.time() - start_time))
+    left = max(total_timesteps - global_step, 0) / max(sps, 1)
+    return f"SPS: {sps} | step {global_step}/{total_timesteps} | ETA {left // 3600:.0f}h{left % 3600 // 60:02.0f}m"
+
+
 def nonfinite_terms(model, **losses):
     """Names of the losses and parameters that are NaN or infinite (one host sync)."""
     named = list(losses.items()) + list(model.named_parameters())
@@ -352,10 +380,12 @@ if __name__ == "__main__":
             sync_tensorboard=True,
             config=vars(args),
             name=run_name,
-            monitor_gym=True,
+            monitor_gym=False,  # wandb's gym hook breaks on gymnasium 1.x: videos are logged below
             save_code=True,
         )
     writer = SummaryWriter(f"runs/{run_name}")
+    stop = stop_on_signal()
+    print(f"logs: runs/{run_name} (tensorboard --logdir runs)")
     writer.add_text(
         "hyperparameters",
         "|param|value|\n|-|-|\n%s" % ("\n".join([f"|{key}|{value}|" for key, value in vars(args).items()])),
@@ -373,13 +403,18 @@ if __name__ == "__main__":
         print("note: no GPU available, running on the CPU (--no-cuda silences this)", file=sys.stderr)
 
     # env setup
-    envs = make_env(args.env_id, args.num_envs, repeat_action_probability=args.repeat_action_probability)
+    env_kwargs = dict(repeat_action_probability=args.repeat_action_probability)
+    envs = make_env(args.env_id, args.num_envs, **env_kwargs)
     assert isinstance(envs.single_action_space, gym.spaces.Discrete), "only discrete action space is supported"
 
     agent = Agent(envs, args.etf, args.etf_scale, args.feature_dim).to(
         device, memory_format=torch.channels_last
     )  # ~1.45x faster CPU convolutions
     optimizer = optim.Adam(agent.parameters(), lr=args.learning_rate, eps=1e-5)
+    if args.compile:
+        mode = "reduce-overhead" if device.type == "cuda" else None
+        agent.get_value = torch.compile(agent.get_value, mode=mode)
+        agent.get_action_and_value = torch.compile(agent.get_action_and_value, mode=mode)
 
     # ALGO Logic: Storage setup
     obs = torch.zeros((args.num_steps, args.num_envs) + envs.single_observation_space.shape, dtype=torch.uint8).to(device)
@@ -396,7 +431,7 @@ if __name__ == "__main__":
     games = GameStatistics(infos)
     next_obs = torch.from_numpy(next_obs).to(device)
     next_done = torch.zeros(args.num_envs).to(device)
-    stop, diverged = stop_on_signal(), []
+    diverged = []
     last_finite = copy.deepcopy(agent.state_dict()) if args.save_model else None
 
     for iteration in range(1, args.num_iterations + 1):
@@ -411,14 +446,9 @@ if __name__ == "__main__":
         if args.capture_video and (iteration - 1) % args.video_interval == 0:
             video_start = time.time()
             video_path = f"videos/{run_name}/iteration-{iteration}.mp4"
-            record_game(
-                agent,
-                args.env_id,
-                args.seed + iteration,
-                video_path,
-                device,
-                repeat_action_probability=args.repeat_action_probability,
-            )
+            record_game(agent, args.env_id, args.seed + iteration, video_path, device, **env_kwargs)
+            if args.track:
+                wandb.log({"videos": wandb.Video(video_path, format="mp4")})
             start_time += time.time() - video_start  # SPS counts training only
 
         for step in range(0, args.num_steps):
@@ -467,7 +497,7 @@ if __name__ == "__main__":
         b_advantages = advantages.reshape(-1)
         b_returns = returns.reshape(-1)
         b_values = values.reshape(-1)
-        metrics = rollout_metrics(agent, b_obs, args.minibatch_size)
+        metrics = rollout_metrics(agent, b_obs, args.minibatch_size) if (iteration - 1) % args.metrics_every == 0 else {}
 
         # Optimizing the policy and value network
         clipfracs = []
@@ -540,7 +570,7 @@ if __name__ == "__main__":
         writer.add_scalar("losses/explained_variance", explained_var, global_step)
         for tag, value in metrics.items():
             writer.add_scalar(tag, value, global_step)
-        print("SPS:", int(global_step / (time.time() - start_time)))
+        print(progress(global_step, args.total_timesteps, start_time))
         writer.add_scalar("charts/SPS", int(global_step / (time.time() - start_time)), global_step)
         if diverged:
             break
@@ -550,6 +580,9 @@ if __name__ == "__main__":
         model_path = f"runs/{run_name}/{args.exp_name}.cleanrl_model"
         torch.save(agent.state_dict(), model_path)
         print(f"model saved to {model_path}")
+        episodic_returns = evaluate(model_path, agent, args.env_id, args.eval_episodes, args.seed + 1, device, **env_kwargs)
+        for idx, episodic_return in enumerate(episodic_returns):
+            writer.add_scalar("eval/episodic_return", episodic_return, idx)
 
     envs.close()
     writer.close()

@@ -15,6 +15,7 @@
 # - bad input, a diverged loss and Ctrl-C/SIGTERM stop with one line; logs and the model are kept.
 import copy
 import difflib
+import glob
 import math
 import os
 import random
@@ -56,6 +57,8 @@ class Args:
     """whether to capture videos of the agent performances (check out `videos` folder)"""
     save_model: bool = False
     """whether to save model into the `runs/{run_name}` folder"""
+    eval_episodes: int = 10
+    """with `--save-model`, episodes played by the reloaded model after training (`eval/episodic_return`)"""
 
     # Algorithm specific arguments
     env_id: str = "CartPole-v1"
@@ -128,6 +131,23 @@ def make_env(env_id, idx, capture_video, run_name, max_episode_steps=None):
         return env
 
     return thunk
+
+
+def evaluate(model_path, agent, env_id, eval_episodes, seed, device, max_episode_steps):
+    """CleanRL's evaluation after --save-model: reload the saved file and play eval_episodes episodes in a row."""
+    agent.load_state_dict(torch.load(model_path, map_location=device))
+    same_step = gym.vector.AutoresetMode.SAME_STEP
+    envs = gym.vector.SyncVectorEnv([make_env(env_id, 0, False, "", max_episode_steps)], autoreset_mode=same_step)
+    obs, _ = envs.reset(seed=seed)
+    episodic_returns = []
+    while len(episodic_returns) < eval_episodes:
+        with torch.no_grad():
+            action = agent.get_action_and_value(torch.Tensor(obs).to(device))[0]
+        obs, _, _, _, infos = envs.step(action.cpu().numpy())
+        if "final_info" in infos:
+            episodic_returns += list(infos["final_info"]["episode"]["r"][infos["final_info"]["_episode"]])
+    envs.close()
+    return episodic_returns
 
 
 def layer_init(layer, std=np.sqrt(2), bias_const=0.0):
@@ -266,8 +286,8 @@ def check_args(args):
     """Stop with one clear line on input this script cannot serve."""
     check_numbers(
         args,
-        positive="total_timesteps learning_rate num_envs num_steps num_minibatches update_epochs clip_coef max_grad_norm "
-        "target_kl etf_scale hidden_dim max_episode_steps",
+        positive="total_timesteps learning_rate eval_episodes num_envs num_steps num_minibatches update_epochs clip_coef "
+        "max_grad_norm target_kl etf_scale hidden_dim max_episode_steps",
         non_negative="ent_coef vf_coef",
         probability="gamma gae_lambda epsilon",
     )
@@ -278,6 +298,22 @@ def check_args(args):
             f"error: the ETF needs 2 <= K <= d, got K={num_actions} actions and d={args.hidden_dim} "
             "(raise --hidden-dim or use --no-etf)"
         )
+
+
+def progress(global_step, total_timesteps, start_time):
+    """CleanRL's `SPS:` line with the step out of the total and the time left."""
+    sps = int(global_step / (time.time() - start_time))
+    left = max(total_timesteps - global_step, 0) / max(sps, 1)
+    return f"SPS: {sps} | step {global_step}/{total_timesteps} | ETA {left // 3600:.0f}h{left % 3600 // 60:02.0f}m"
+
+
+def log_videos(folder, logged):
+    """Log each new video of RecordVideo to W&B once (wandb's gym hook breaks on gymnasium 1.x)."""
+    import wandb
+
+    for path in sorted(set(glob.glob(f"{folder}/*.mp4")) - logged):
+        wandb.log({"videos": wandb.Video(path, format="mp4")})
+        logged.add(path)
 
 
 def stop_on_signal():
@@ -320,10 +356,12 @@ if __name__ == "__main__":
             sync_tensorboard=True,
             config=vars(args),
             name=run_name,
-            monitor_gym=True,
+            monitor_gym=False,  # wandb's gym hook breaks on gymnasium 1.x: videos are logged below
             save_code=True,
         )
     writer = SummaryWriter(f"runs/{run_name}")
+    print(f"logs: runs/{run_name} (tensorboard --logdir runs)")
+    stop = stop_on_signal()
     writer.add_text(
         "hyperparameters",
         "|param|value|\n|-|-|\n%s" % ("\n".join([f"|{key}|{value}|" for key, value in vars(args).items()])),
@@ -365,8 +403,9 @@ if __name__ == "__main__":
     next_obs, _ = envs.reset(seed=args.seed)
     next_obs = torch.Tensor(next_obs).to(device)
     next_done = torch.zeros(args.num_envs).to(device)
-    stop, diverged = stop_on_signal(), []
+    diverged = []
     last_finite = copy.deepcopy(agent.state_dict()) if args.save_model else None
+    videos_logged = set()
 
     for iteration in range(1, args.num_iterations + 1):
         if stop:
@@ -498,7 +537,9 @@ if __name__ == "__main__":
         writer.add_scalar("losses/explained_variance", explained_var, global_step)
         for tag, value in metrics.items():
             writer.add_scalar(tag, value, global_step)
-        print("SPS:", int(global_step / (time.time() - start_time)))
+        print(progress(global_step, args.total_timesteps, start_time))
+        if args.track and args.capture_video:
+            log_videos(f"videos/{run_name}", videos_logged)
         writer.add_scalar("charts/SPS", int(global_step / (time.time() - start_time)), global_step)
         if diverged:
             break
@@ -508,8 +549,15 @@ if __name__ == "__main__":
         model_path = f"runs/{run_name}/{args.exp_name}.cleanrl_model"
         torch.save(agent.state_dict(), model_path)
         print(f"model saved to {model_path}")
+        episodic_returns = evaluate(
+            model_path, agent, args.env_id, args.eval_episodes, args.seed + 1, device, args.max_episode_steps
+        )
+        for idx, episodic_return in enumerate(episodic_returns):
+            writer.add_scalar("eval/episodic_return", episodic_return, idx)
 
     envs.close()
+    if args.track and args.capture_video:
+        log_videos(f"videos/{run_name}", videos_logged)
     writer.close()
     if diverged:
         raise SystemExit(f"error: training diverged at iteration {iteration}: {', '.join(diverged[:3])} not finite")

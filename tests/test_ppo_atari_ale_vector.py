@@ -105,13 +105,19 @@ UPSTREAM_TAGS = {
 }  # fmt: skip
 
 
-def test_end_to_end_run_logs_upstreams_tags_and_saves_model(tmp_path):
+def test_end_to_end_run_logs_upstreams_tags_saves_evaluates_and_tracks_offline(tmp_path, monkeypatch):
+    monkeypatch.setenv("WANDB_MODE", "offline")
     result = run_script(SCRIPT, "--num-envs", 2, "--num-steps", 128, "--total-timesteps", 1024, "--epochs", 1,
-                        "--save-model", "--capture-video", "--video-interval", 3, cwd=tmp_path)  # fmt: skip
+                        "--save-model", "--eval-episodes", 2, "--capture-video", "--video-interval", 3, "--track",
+                        cwd=tmp_path)  # fmt: skip
     assert result.returncode == 0, result.stderr
+    assert "logs: runs/ALE/Breakout-v5__ppo_atari_ale_vector__1__" in result.stdout
+    assert "| step 1024/1024 | ETA 0h00m" in result.stdout  # progress, with CleanRL's `SPS:` first
     (run_dir,) = (tmp_path / "runs" / "ALE").iterdir()
     scalars = read_scalars(run_dir)
-    assert UPSTREAM_TAGS == set(scalars)
+    assert UPSTREAM_TAGS | {"eval/episodic_return"} == set(scalars)
+    assert len(scalars["eval/episodic_return"]) == 2
+    assert len(list((tmp_path / "wandb").rglob("media/videos/*.mp4"))) == 2  # each video logged to W&B
     assert len(scalars["charts/SPS"]) == 4  # one per iteration
     assert all(n >= 100 for n in scalars["charts/episodic_length"])  # full games, not single lives
     state = torch.load(run_dir / "ppo_atari_ale_vector.cleanrl_model")
@@ -144,13 +150,13 @@ def test_a_signal_ends_the_run_with_its_logs_and_model(tmp_path, signum):
     env = dict(os.environ, PYTHONPATH=str(ROOT), OMP_NUM_THREADS="1")
     argv = [sys.executable, str(ROOT / SCRIPT), "--num-envs", "2", "--num-steps", "32", "--total-timesteps", "100000",
             "--save-model", "--no-cuda"]  # fmt: skip
-    process = subprocess.Popen(argv, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    deadline = time.time() + 120
-    while not list((tmp_path / "runs").rglob("events.*")) and time.time() < deadline:
-        time.sleep(0.5)
-    time.sleep(3)  # a few iterations
-    process.send_signal(signum)
-    _, stderr = process.communicate(timeout=120)
+    with open(tmp_path / "stdout.txt", "w") as stdout:
+        process = subprocess.Popen(argv, cwd=tmp_path, env=env, stdout=stdout, stderr=subprocess.PIPE, text=True)
+        deadline = time.time() + 300
+        while (tmp_path / "stdout.txt").read_text().count("SPS:") < 2 and time.time() < deadline:
+            time.sleep(0.5)
+        process.send_signal(signum)
+        _, stderr = process.communicate(timeout=120)
     assert process.returncode == 1 and "Traceback" not in stderr, stderr
     assert stderr.strip().splitlines()[-1].startswith(f"error: stopped by {signal.Signals(signum).name} at global_step=")
     (run_dir,) = (tmp_path / "runs" / "ALE").iterdir()

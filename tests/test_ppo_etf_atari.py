@@ -69,7 +69,7 @@ METHOD_TAGS = {
 def test_end_to_end_run_logs_tags_and_saves_model(tmp_path, variant):
     # Breakout, 2 envs x 128 steps x 4 iterations: near-random play ends a few games (all five lives) per env
     result = run_script(SCRIPT, "--num-envs", 2, "--num-steps", 128, "--total-timesteps", 1024, "--epochs", 1,
-                        "--save-model", variant, cwd=tmp_path)  # fmt: skip
+                        "--save-model", "--eval-episodes", 1, "--metrics-every", 2, variant, cwd=tmp_path)  # fmt: skip
     assert result.returncode == 0, result.stderr
     (run_dir,) = (tmp_path / "runs" / "ALE").iterdir()
     scalars = read_scalars(run_dir)
@@ -77,10 +77,27 @@ def test_end_to_end_run_logs_tags_and_saves_model(tmp_path, variant):
     assert not missing, missing
     assert len(scalars["charts/SPS"]) == 4  # one per iteration
     assert all(np.isfinite(v) for tag in METHOD_TAGS for v in scalars[tag])
+    assert all(len(scalars[tag]) == 2 for tag in METHOD_TAGS)  # iterations 1 and 3 (--metrics-every 2)
     assert all(n >= 100 for n in scalars["charts/episodic_length"])  # full games, not single lives
+    assert len(scalars["eval/episodic_return"]) == 1  # the saved model, reloaded, played one game
     state = torch.load(run_dir / "ppo_etf_atari.cleanrl_model")
     if variant == "--etf":
         torch.manual_seed(1)  # the run's seed: its ETF, drawn at construction, is unchanged by training
         assert torch.equal(state["actor.weight"], Agent(fake_envs(4)).actor.weight) and "actor.bias" not in state
     else:
         assert "actor.bias" in state
+
+
+def test_compile_gives_the_same_losses(tmp_path):
+    (tmp_path / "--compile").mkdir()
+    (tmp_path / "--no-compile").mkdir()
+    # one iteration with and without --compile, same seed: the same rollout and nearly the same update
+    argv = ["--num-envs", 2, "--num-steps", 32, "--total-timesteps", 64, "--epochs", 1, "--no-cuda"]
+    losses = []
+    for flag in ["--no-compile", "--compile"]:
+        result = run_script(SCRIPT, *argv, flag, cwd=tmp_path / flag, timeout=900)
+        assert result.returncode == 0, result.stderr
+        (run_dir,) = (tmp_path / flag / "runs" / "ALE").iterdir()
+        scalars = read_scalars(run_dir)
+        losses.append([scalars[tag][0] for tag in ("losses/value_loss", "losses/policy_loss", "losses/entropy")])
+    np.testing.assert_allclose(losses[1], losses[0], rtol=1e-3, atol=1e-5)

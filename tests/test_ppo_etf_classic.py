@@ -239,3 +239,15 @@ def test_a_diverged_run_stops_with_one_line_keeping_logs_and_the_last_finite_mod
     (run_dir,) = (tmp_path / "runs").iterdir()
     state = torch.load(run_dir / "ppo_etf_classic.cleanrl_model")
     assert all(torch.isfinite(value).all() for value in state.values())
+
+
+def test_track_offline_with_video_saves_evaluates_and_logs_progress(tmp_path, monkeypatch):
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    result = run_script("ppo_etf_classic.py", "--total-timesteps", 2048, "--save-model", "--eval-episodes", 3, "--track",
+                        "--capture-video", "--no-cuda", cwd=tmp_path)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "logs: runs/CartPole-v1__" in result.stdout and "| ETA 0h00m" in result.stdout
+    (run_dir,) = (tmp_path / "runs").iterdir()
+    assert len(read_scalars(run_dir)["eval/episodic_return"]) == 3  # the reloaded model's episodes
+    videos = {p.name for p in (tmp_path / "videos").rglob("*.mp4")}
+    assert videos and len(list((tmp_path / "wandb").rglob("media/videos/*.mp4"))) == len(videos)  # each logged once

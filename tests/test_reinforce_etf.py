@@ -110,3 +110,15 @@ def test_end_to_end_no_etf_no_baseline(tmp_path):
 
 def test_module_imports_without_running():
     assert callable(reinforce_etf.simplex_etf) and callable(reinforce_etf.check_args)
+
+
+def test_track_offline_with_video_saves_evaluates_and_logs_progress(tmp_path, monkeypatch):
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    result = run_script("reinforce_etf.py", "--total-timesteps", 2048, "--save-model", "--eval-episodes", 3, "--track",
+                        "--capture-video", "--no-cuda", cwd=tmp_path)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "logs: runs/CartPole-v1__" in result.stdout and "| ETA 0h00m" in result.stdout
+    (run_dir,) = (tmp_path / "runs").iterdir()
+    assert len(read_scalars(run_dir)["eval/episodic_return"]) == 3  # the reloaded model's episodes
+    videos = {p.name for p in (tmp_path / "videos").rglob("*.mp4")}
+    assert videos and len(list((tmp_path / "wandb").rglob("media/videos/*.mp4"))) == len(videos)  # each logged once
