@@ -26,7 +26,9 @@
 #   episode (not logged) and restarts the seed phase, uniform exploration and the stddev schedule;
 #   `--dead-mlp1-start` starts from a collapsed actor, to see the rule work;
 # - the Figure 4 collapse metrics of the actor's mlp0/mlp1/mlp2 on a replay batch, with their dead units
-#   (`collapse/`);
+#   (`collapse/`); at each evaluation, `perf/{env,act,sample,copy,update}_ms`: milliseconds per agent step spent
+#   in each phase since the last one (time.perf_counter sums, no GPU sync: on a GPU the update's kernels run
+#   asynchronously and their time shows in the next phase that waits for them, usually act's .cpu());
 # - bad input (unknown task, impossible sizes, a window too short for an escape) stops with one line before any
 #   environment is made; Ctrl-C/SIGTERM and a non-finite loss, parameter or action stop with one line after the
 #   normal ending (TensorBoard flushed, the last finite model saved with --save-model).
@@ -42,6 +44,7 @@ import signal
 import sys
 import time
 from collections import deque
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Literal
 
@@ -494,14 +497,16 @@ def update_actor(agent, optimizers, obs, stddev, args):
     actor_loss = -torch.min(*agent.critic(obs, pi)).mean()
     optimizers["actor"].zero_grad(set_to_none=True)
     actor_loss.backward()
-    mlp1_grad_norm = grad_norm(agent.actor.layers()["mlp1"])
+    # metrics_common.grad_norm as a tensor: read (.item(), a host sync) only where the rule reads it
+    mlp1_grad_norm = torch.stack([p.grad.norm() for p in agent.actor.layers()["mlp1"].parameters()]).norm()
     optimizers["actor"].step()
     return {"actor_loss": actor_loss.detach(), "mlp1_grad_norm": mlp1_grad_norm}
 
 
 def update(agent, optimizers, aug, batch, stddev, args):
     """One DrQ-v2 update (drqv2.py's DrQV2Agent.update): augment and encode, the critic and encoder, the actor on
-    detached features, then the target critic. Returns the losses (tensors) and the mlp1 gradient norm."""
+    detached features, then the target critic (one fused lerp). Returns the losses and the mlp1 gradient norm
+    (tensors)."""
     obs, action, reward, discount, next_obs = batch
     obs = agent.encoder(aug(obs.float()))
     with torch.no_grad():
@@ -509,8 +514,8 @@ def update(agent, optimizers, aug, batch, stddev, args):
     logs = update_critic(agent, optimizers, obs, action, reward, discount, next_obs, stddev, args)
     logs.update(update_actor(agent, optimizers, obs.detach(), stddev, args))
     with torch.no_grad():
-        for param, target in zip(agent.critic.parameters(), agent.critic_target.parameters()):
-            target.lerp_(param, args.critic_target_tau)
+        targets, params = list(agent.critic_target.parameters()), list(agent.critic.parameters())
+        torch._foreach_lerp_(targets, params, args.critic_target_tau)
     return logs
 
 
@@ -726,6 +731,14 @@ def nonfinite_terms(model, **losses):
     return [name for (name, _), ok in zip(named, finite) if not ok]
 
 
+@contextmanager
+def timed(seconds, phase):
+    """Add the wall-clock seconds the block takes to seconds[phase] (the perf/ tags)."""
+    start = time.perf_counter()
+    yield
+    seconds[phase] += time.perf_counter() - start
+
+
 def evaluate(env, agent, num_episodes, frame_stack, device, video_frames=None, stop=()):
     """Mean return and length (frames) over episodes with the mean action; frames of the first episode
     are appended to `video_frames` when it is a list. Ends after the current episode once `stop` holds a
@@ -782,6 +795,7 @@ if __name__ == "__main__":
     np.random.seed(args.seed)
     torch.manual_seed(args.seed)
     torch.backends.cudnn.deterministic = args.torch_deterministic
+    torch.backends.cudnn.benchmark = not args.torch_deterministic
 
     device = torch.device("cuda" if torch.cuda.is_available() and args.cuda else "cpu")
     if args.cuda and not torch.cuda.is_available():
@@ -809,6 +823,7 @@ if __name__ == "__main__":
     start_time, eval_time = time.time(), 0.0  # charts/SPS leaves evaluation time out
     trial_start = 0  # the agent step at which training last (re)started from scratch
     mlp1_grad_norm, logs, last_log_step, done = None, None, -100, False
+    perf, perf_step = dict.fromkeys(("env", "act", "sample", "copy", "update"), 0.0), 0  # seconds since perf_step
     stop, diverged = stop_on_signal(), []
     last_finite = copy.deepcopy(agent.state_dict()) if args.save_model else None
     for global_step in range(num_train_steps):
@@ -835,16 +850,21 @@ if __name__ == "__main__":
                 os.makedirs(f"videos/{run_name}", exist_ok=True)
                 clip = ImageSequenceClip(video, fps=20)
                 clip.write_videofile(f"videos/{run_name}/eval_{global_frame}.mp4", logger=None)
+            if global_step > perf_step:
+                for phase, seconds in perf.items():
+                    writer.add_scalar(f"perf/{phase}_ms", 1000 * seconds / (global_step - perf_step), global_frame)
+            perf, perf_step = dict.fromkeys(perf, 0.0), global_step
             eval_time += time.time() - eval_start
             # the rule reads the norm the last actor update left; a reset restarts training from scratch now
             if args.reset_rule and args.reset_check == "eval" and mlp1_grad_norm is not None:
-                if apply_rule(rule, mlp1_grad_norm, global_frame, writer):
+                if apply_rule(rule, mlp1_grad_norm.item(), global_frame, writer):
                     optimizers = reset_training(agent, optimizers, rb, args.lr, args.reset_keep_buffer)
                     trial_start, logs, mlp1_grad_norm = global_step, None, None
 
         if done or global_step == trial_start:  # a new episode: the last one ended, or training (re)started
-            frame = env.reset()
-            rb.add(frame, first=True)
+            with timed(perf, "env"):
+                frame = env.reset()
+                rb.add(frame, first=True)
             frames = deque([frame] * args.frame_stack, maxlen=args.frame_stack)
             episode_return, episode_steps = 0.0, 0
         trial_step = global_step - trial_start
@@ -854,7 +874,7 @@ if __name__ == "__main__":
         if trial_step < args.num_expl_steps:
             action = np.random.uniform(-1.0, 1.0, env.action_dim).astype(np.float32)
         else:
-            with torch.no_grad():
+            with timed(perf, "act"), torch.no_grad():
                 obs = torch.as_tensor(np.concatenate(frames), device=device)[None]
                 mu = agent.actor(agent.encoder(obs.float()))
                 action = sample_action(mu, stddev)[0].cpu().numpy()
@@ -864,18 +884,24 @@ if __name__ == "__main__":
 
         # ALGO LOGIC: training.
         if trial_step >= seed_steps and global_step % args.update_every_steps == 0:
-            batch = tuple(torch.as_tensor(x, device=device) for x in rb.sample(args.batch_size))
-            logs = update(agent, optimizers, aug, batch, stddev, args)
-            mlp1_grad_norm = logs["mlp1_grad_norm"]
+            with timed(perf, "sample"):
+                batch = rb.sample(args.batch_size)
+            with timed(perf, "copy"):
+                batch = tuple(torch.as_tensor(x, device=device) for x in batch)
+            with timed(perf, "update"):
+                logs = update(agent, optimizers, aug, batch, stddev, args)
+                mlp1_grad_norm = logs["mlp1_grad_norm"]
+                reading = mlp1_grad_norm.item() if args.reset_rule and args.reset_check == "update" else None  # sync
             # `--reset-check update`: the rule reads every update; after a reset this step's transition is the
             # fresh buffer's first frame and the next step starts a new episode
-            if args.reset_rule and args.reset_check == "update" and apply_rule(rule, mlp1_grad_norm, global_frame, writer):
+            if reading is not None and apply_rule(rule, reading, global_frame, writer):
                 optimizers = reset_training(agent, optimizers, rb, args.lr, args.reset_keep_buffer)
                 trial_start, logs, mlp1_grad_norm = global_step + 1, None, None
 
         # TRY NOT TO MODIFY: execute the game and log data.
-        frame, reward, discount, done = env.step(action)
-        rb.add(frame, action, reward, discount)
+        with timed(perf, "env"):
+            frame, reward, discount, done = env.step(action)
+            rb.add(frame, action, reward, discount)
         frames.append(frame)
         episode_return, episode_steps = episode_return + reward, episode_steps + 1
         if done:
@@ -892,7 +918,7 @@ if __name__ == "__main__":
             writer.add_scalar("losses/actor_loss", logs["actor_loss"].item(), global_frame)
             writer.add_scalar("losses/qf_values", logs["qf_values"].item(), global_frame)
             writer.add_scalar("charts/stddev", stddev, global_frame)
-            writer.add_scalar("reset/mlp1_grad_norm", mlp1_grad_norm, global_frame)
+            writer.add_scalar("reset/mlp1_grad_norm", mlp1_grad_norm.item(), global_frame)
             diverged = nonfinite_terms(agent, critic_loss=logs["critic_loss"], actor_loss=logs["actor_loss"])
             if diverged:
                 writer.flush()

@@ -209,6 +209,18 @@ def test_a_reset_reinitialises_weights_optimizers_targets_and_buffer(one_thread)
     assert rb.count == 1
 
 
+def test_update_lerps_the_targets_and_returns_the_mlp1_norm_as_a_tensor(one_thread):
+    agent, optimizers = small_agent()
+    agent.critic_target.load_state_dict({k: v + 1.0 for k, v in agent.critic.state_dict().items()})
+    before = {k: v.clone() for k, v in agent.critic_target.state_dict().items()}
+    logs = drq.update(agent, optimizers, drq.RandomShiftsAug(), random_batch(), 0.5, ARGS)
+    assert torch.is_tensor(logs["mlp1_grad_norm"])  # read (a host sync) only where the rule reads it
+    assert logs["mlp1_grad_norm"].item() == pytest.approx(drq.grad_norm(agent.actor.policy[0]), rel=1e-5)
+    critic = agent.critic.state_dict()
+    for name, target in agent.critic_target.state_dict().items():  # target + tau * (critic - target), tau 0.01
+        torch.testing.assert_close(target, before[name] + 0.01 * (critic[name] - before[name]))
+
+
 def test_the_rule_resets_an_actor_with_a_dead_mlp1_and_then_sees_the_fresh_one_escape(one_thread):
     agent, optimizers = small_agent()
     drq.kill_mlp1(agent.actor)  # every ReLU input is -1, so mlp1 = 0 and no gradient reaches it
@@ -240,24 +252,28 @@ TINY = [
     "--num-seed-frames", 40, "--num-expl-steps", 10, "--eval-every-frames", 200, "--num-eval-episodes", 1,
     "--replay-buffer-size", 300, "--batch-size", 4, "--feature-dim", 8, "--hidden-dim", 32, "--no-cuda",
 ]  # fmt: skip
-TAGS = {
-    "charts/episodic_return",
-    "charts/episodic_length",
-    "charts/SPS",
-    "charts/stddev",
-    "losses/critic_loss",
-    "losses/actor_loss",
-    "losses/qf_values",
-    "eval/episodic_return",
-    "eval/episodic_length",
-    "reset/count",
-    "reset/mlp1_grad_norm",
-    "collapse/action_std",
-} | {
-    f"collapse/{layer}_{metric}"
-    for layer in ("mlp0", "mlp1", "mlp2")
-    for metric in ("numerical_rank", "nonzero_correlation", "zero_fraction", "dead_units", "grad_norm")
-}
+TAGS = (
+    {
+        "charts/episodic_return",
+        "charts/episodic_length",
+        "charts/SPS",
+        "charts/stddev",
+        "losses/critic_loss",
+        "losses/actor_loss",
+        "losses/qf_values",
+        "eval/episodic_return",
+        "eval/episodic_length",
+        "reset/count",
+        "reset/mlp1_grad_norm",
+        "collapse/action_std",
+    }
+    | {f"perf/{phase}_ms" for phase in ("env", "act", "sample", "copy", "update")}
+    | {
+        f"collapse/{layer}_{metric}"
+        for layer in ("mlp0", "mlp1", "mlp2")
+        for metric in ("numerical_rank", "nonzero_correlation", "zero_fraction", "dead_units", "grad_norm")
+    }
+)
 
 
 def test_end_to_end_run_with_forced_resets_logs_tags_and_saves_model(tmp_path):
