@@ -26,9 +26,10 @@
 #   episode (not logged) and restarts the seed phase, uniform exploration and the stddev schedule;
 #   `--dead-mlp1-start` starts from a collapsed actor, to see the rule work;
 # - the Figure 4 collapse metrics of the actor's mlp0/mlp1/mlp2 on a replay batch, with their dead units
-#   (`collapse/`); at each evaluation, `perf/{env,act,sample,copy,update}_ms`: milliseconds per agent step spent
-#   in each phase since the last one (time.perf_counter sums, no GPU sync: on a GPU the update's kernels run
-#   asynchronously and their time shows in the next phase that waits for them, usually act's .cpu());
+#   (`collapse/`); at each evaluation and at the end, `perf/{env,act,sample,copy,update}_ms`: milliseconds per
+#   agent step spent in each phase since the last evaluation (time.perf_counter sums, no GPU sync: on a GPU
+#   the update's kernels run asynchronously and their time shows in the next phase that waits for them,
+#   usually act's .cpu());
 # - bad input (unknown task, impossible sizes, a window too short for an escape) stops with one line before any
 #   environment is made; Ctrl-C/SIGTERM and a non-finite loss, parameter or action stop with one line after the
 #   normal ending (TensorBoard flushed, the last finite model saved with --save-model).
@@ -132,7 +133,8 @@ class Args:
     """apply the action-collapse reset rule; `--no-reset-rule` is plain DrQ-v2"""
     reset_window: int | None = None
     """window m in frames (default: the stddev schedule's duration x action repeat, 200,000 for the easy tasks);
-    it must hold --reset-consecutive readings of the norm after the seed frames, or every run would be reset"""
+    in a run longer than it, it must hold --reset-consecutive readings of the norm after the seed frames, or every
+    run would be reset"""
     reset_threshold: float = 1e-3
     """an actor mlp1 gradient norm above this counts towards an escape"""
     reset_consecutive: int = 5
@@ -700,7 +702,7 @@ def check_args(args):
     if args.reset_rule and reset_window is None:
         raise SystemExit("error: a constant --stddev-schedule has no decay length: give --reset-window")
     readings = readings_per_window(args, reset_window) if args.reset_rule else args.reset_consecutive
-    if readings < args.reset_consecutive:
+    if readings < args.reset_consecutive and reset_window < args.num_train_frames:  # else the window never closes
         raise SystemExit(
             f"error: --reset-window {reset_window} holds {readings} readings of the mlp1 gradient norm (one per "
             f"{'evaluation' if args.reset_check == 'eval' else 'update'} after the {args.num_seed_frames} seed frames) "
@@ -737,6 +739,12 @@ def timed(seconds, phase):
     start = time.perf_counter()
     yield
     seconds[phase] += time.perf_counter() - start
+
+
+def log_perf(writer, seconds, steps, frame):
+    """perf/{phase}_ms: the milliseconds per agent step each phase took over the last `steps` steps."""
+    for phase, total in seconds.items():
+        writer.add_scalar(f"perf/{phase}_ms", 1000 * total / steps, frame)
 
 
 def evaluate(env, agent, num_episodes, frame_stack, device, video_frames=None, stop=()):
@@ -851,8 +859,7 @@ if __name__ == "__main__":
                 clip = ImageSequenceClip(video, fps=20)
                 clip.write_videofile(f"videos/{run_name}/eval_{global_frame}.mp4", logger=None)
             if global_step > perf_step:
-                for phase, seconds in perf.items():
-                    writer.add_scalar(f"perf/{phase}_ms", 1000 * seconds / (global_step - perf_step), global_frame)
+                log_perf(writer, perf, global_step - perf_step, global_frame)
             perf, perf_step = dict.fromkeys(perf, 0.0), global_step
             eval_time += time.time() - eval_start
             # the rule reads the norm the last actor update left; a reset restarts training from scratch now
@@ -929,6 +936,8 @@ if __name__ == "__main__":
 
     diverged = diverged or nonfinite_terms(agent)  # the steps since the last check
     writer.add_scalar("reset/count", rule.resets, global_frame)
+    if global_frame // args.action_repeat > perf_step:  # the steps since the last evaluation
+        log_perf(writer, perf, global_frame // args.action_repeat - perf_step, global_frame)
     if args.save_model:
         if diverged:
             agent.load_state_dict(last_finite)  # the last finite model

@@ -291,6 +291,7 @@ def test_end_to_end_run_with_forced_resets_logs_tags_and_saves_model(tmp_path):
     # resets cut episodes 2 and 4 short (100-frame episodes: 0-100, 100-160, 160-260, 260-320, 320-400)
     assert len(scalars["charts/episodic_return"]) == 2 and len(scalars["eval/episodic_return"]) == 2
     assert all(np.isfinite(v) for tag in TAGS for v in scalars[tag])
+    assert len(scalars["perf/update_ms"]) == 2 and min(scalars["perf/env_ms"]) > 0  # at 200 and at the end
     state = torch.load(run_dir / "drqv2_reset_rule.cleanrl_model")
     assert state["actor.policy.0.weight"].shape == (32, 8) and state["encoder.convnet.0.weight"].shape == (32, 9, 3, 3)
     assert "global_frame=160, reset 1" in result.stdout
@@ -405,6 +406,7 @@ def test_check_args_rejects_bad_input(changes, message):
         dict(reset_window=50_000),  # readings at 10,000 ... 50,000: five
         dict(reset_window=4_020, reset_check="update"),  # six: updates at frames 4,000, 4,004, ..., 4,020
         dict(reset_window=16, no_reset_rule=True),  # no rule, no window to fill
+        dict(reset_window=40_000, num_train_frames=40_000),  # the window never closes: no reset
         dict(stddev_schedule="0.2", reset_window=100_000),
     ],
 )
