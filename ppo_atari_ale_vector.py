@@ -234,16 +234,18 @@ def check_numbers(args, positive="", non_negative="", probability=""):
                 raise SystemExit(f"error: --{name.replace('_', '-')} must be finite and {allowed}, got {value}")
 
 
-def check_batch(args):
-    """Stop with one line unless the budget holds a batch and the minibatches split it evenly."""
+def check_batch(args, frames_per_step=1):
+    """Stop with one line unless the budget (steps or frames) holds a batch and the minibatches split it evenly."""
     if args.batch_size or args.minibatch_size or args.num_iterations:
         raise SystemExit(
             "error: --batch-size, --minibatch-size and --num-iterations are computed; set --num-envs, "
             "--num-steps, --num-minibatches and --total-timesteps instead"
         )
     batch_size = args.num_envs * args.num_steps
-    if args.total_timesteps < batch_size:
-        raise SystemExit(f"error: --total-timesteps {args.total_timesteps} is below one batch ({batch_size})")
+    if args.total_timesteps < batch_size * frames_per_step:
+        raise SystemExit(
+            f"error: --total-timesteps {args.total_timesteps} is below one batch ({batch_size * frames_per_step})"
+        )
     if batch_size % args.num_minibatches:
         raise SystemExit(f"error: --num-minibatches {args.num_minibatches} does not divide the batch {batch_size}")
 
@@ -269,6 +271,8 @@ def check_args(args):
         non_negative="ent_coef vf_coef",
         probability="gamma gae_lambda repeat_action_probability",
     )
+    if not 0 <= args.seed < 2**32:  # numpy and the envs take 32-bit seeds
+        raise SystemExit(f"error: --seed must be in [0, 2**32), got {args.seed}")
     check_batch(args)
     check_atari_id(args.env_id)
 
@@ -514,9 +518,12 @@ if __name__ == "__main__":
         model_path = f"runs/{run_name}/{args.exp_name}.cleanrl_model"
         torch.save(agent.state_dict(), model_path)
         print(f"model saved to {model_path}")
-        episodic_returns = evaluate(model_path, agent, args.env_id, args.eval_episodes, args.seed + 1, device, **env_kwargs)
-        for idx, episodic_return in enumerate(episodic_returns):
-            writer.add_scalar("eval/episodic_return", episodic_return, idx)
+        if not (stop or diverged):  # a finished run: play the saved model, as CleanRL does
+            episodic_returns = evaluate(
+                model_path, agent, args.env_id, args.eval_episodes, args.seed + 1, device, **env_kwargs
+            )
+            for idx, episodic_return in enumerate(episodic_returns):
+                writer.add_scalar("eval/episodic_return", episodic_return, idx)
 
     envs.close()
     writer.close()

@@ -291,6 +291,8 @@ def check_args(args):
         non_negative="ent_coef vf_coef",
         probability="gamma gae_lambda epsilon",
     )
+    if not 0 <= args.seed < 2**32:  # numpy and the envs take 32-bit seeds
+        raise SystemExit(f"error: --seed must be in [0, 2**32), got {args.seed}")
     check_batch(args)
     num_actions = check_env(args.env_id)
     if args.etf and not 2 <= num_actions <= args.hidden_dim:
@@ -549,11 +551,12 @@ if __name__ == "__main__":
         model_path = f"runs/{run_name}/{args.exp_name}.cleanrl_model"
         torch.save(agent.state_dict(), model_path)
         print(f"model saved to {model_path}")
-        episodic_returns = evaluate(
-            model_path, agent, args.env_id, args.eval_episodes, args.seed + 1, device, args.max_episode_steps
-        )
-        for idx, episodic_return in enumerate(episodic_returns):
-            writer.add_scalar("eval/episodic_return", episodic_return, idx)
+        if not (stop or diverged):  # a finished run: play the saved model, as CleanRL does
+            episodic_returns = evaluate(
+                model_path, agent, args.env_id, args.eval_episodes, args.seed + 1, device, args.max_episode_steps
+            )
+            for idx, episodic_return in enumerate(episodic_returns):
+                writer.add_scalar("eval/episodic_return", episodic_return, idx)
 
     envs.close()
     if args.track and args.capture_video:

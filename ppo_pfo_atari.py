@@ -1,36 +1,20 @@
-# PPO with Proximal Feature Optimization (PFO; Moalla et al., "No Representation, No Trust: Connecting
-# Representation, Collapse, and Trust Issues in PPO", NeurIPS 2024, Section 4 and Eq. 2). PPO's trust
-# region on the policy's outputs fails once the actor's representation collapses; PFO adds a loss that keeps
-# the actor's pre-activations close to those of the policy that collected the batch:
-#     L_PFO = E_s[ mean_units (phi_theta(s) - phi_old(s))^2 ],  loss += pfo_coef * L_PFO.
-# `--pfo-coef 0` is the authors' PPO from this same file. The paper's ALE settings (Appendix B, Table 2) are the
-# defaults; where Table 2 is silent, the authors' code (github.com/CLAIRE-Labo/no-representation-no-trust).
+# PPO with Proximal Feature Optimization (PFO; Moalla et al., "No Representation, No Trust: Connecting Representation,
+# Collapse, and Trust Issues in PPO", NeurIPS 2024, Section 4 and Eq. 2). PPO's trust region on the policy's outputs fails
+# once the actor's representation collapses; PFO adds a loss that keeps the actor's pre-activations close to those of the
+# policy that collected the batch: L_PFO = E_s[ mean_units (phi_theta(s) - phi_old(s))^2 ], loss += pfo_coef * L_PFO.
+# `--pfo-coef 0` is the authors' PPO, from this same file.
 #
-# Fork of CleanRL's cleanrl/ppo_atari.py (MIT, https://github.com/vwxyzjn/cleanrl). What differs from it:
-# - the PFO loss (`--pfo-coef`, `--pfo-all-layers`) on pre-activations kept from the rollout;
-# - separate actor and critic Nature CNNs (`--shared-trunk` for upstream's shared one), one Adam over both
-#   (Adam is per parameter: the same as the authors' one Adam per network), gradient norms clipped per network;
-# - the paper's settings: ALE/Phoenix-v5, sticky actions 0.25, no noop starts, no life-loss termination,
-#   no fire reset, frame skip 3 without max-pooling (`--frame-skip`), 108,000-frame episodes, 100M frames,
-#   clip 0.1, a constant learning rate, an unclipped value loss of 0.5 * MSE in total (`--vf-coef 1`);
-# - the authors' optimisation: PyTorch's default initialisation (`--layer-init` for upstream's orthogonal one),
-#   Adam eps 1e-8 (`--adam-eps`);
-# - the x axis counts emulator frames, as the authors log: `global_step` (and so `charts/SPS`) advances by
-#   num_envs x frame_skip per step;
-# - environments: ale-py's native vector env (C++ threads) instead of a SyncVectorEnv of Python wrappers;
-#   SAME_STEP autoreset, so upstream's GAE is unchanged; the reward's sign is taken here, so
-#   `charts/episodic_return` is the raw score of a full game and `episodic_length` counts agent steps;
-# - observations stored as uint8 on the device; `--epochs` as an alias of `--update-epochs`; `--save-model`;
-#   `--capture-video` records one game of the current policy every `--video-interval` iterations; Categorical
-#   without per-step argument checks;
-# - once per iteration on the rollout, for the actor and the critic: the ranks of Appendix E, dead units and
-#   the norms of the features and of the penultimate pre-activations (`repr/`), the PFO loss and the excess
-#   probability ratio of the final policy on the whole batch (`pfo/`, one more forward pass of the actor);
-#   the capacity loss every `--capacity-every` iterations (`capacity/`);
-# - bad input (an unknown, v4 or non-Atari id, a non-finite or out-of-range number, a budget below one batch,
-#   minibatches that do not split the batch) stops with one line; Ctrl-C or SIGTERM ends after the iteration
-#   (logs and model kept); a non-finite loss or parameter stops with one line.
+# Fork of ppo_atari_ale_vector.py (CleanRL's ppo_atari.py on gymnasium 1.x and ale-py's vector env; `diff` them to see
+# the method). What differs: the PFO loss (`--pfo-coef`, `--pfo-all-layers`) on pre-activations kept from the rollout;
+# separate actor and critic Nature CNNs (`--shared-trunk` to share), gradient norms clipped per network; the paper's ALE
+# setting (Appendix B, Table 2; where it is silent, the authors' code): ALE/Phoenix-v5, no noop starts, no fire reset, no
+# life-loss signal, frame skip 3 without max-pooling, 100M frames, a constant learning rate, an unclipped value loss of
+# 0.5 * MSE in total (`--vf-coef 1`), PyTorch's default initialisation (`--layer-init`), Adam eps 1e-8; `global_step`
+# counts frames, as the authors log; per iteration for the actor and the critic, Appendix E's ranks, dead units and norms
+# (`repr/`), the PFO loss and the excess ratio of the final policy on the whole batch (`pfo/`, one more forward pass of
+# the actor); the capacity loss every `--capacity-every` iterations (`capacity/`).
 import copy
+import difflib
 import math
 import os
 import random
@@ -56,6 +40,9 @@ from metrics_common import dead_units, excess_ratio, mean_norm, rank_metrics
 gym.register_envs(ale_py)
 
 FEATURE_DIM = 512  # width of the Nature CNN's last hidden layer: the features, and the pre-activations PFO keeps
+# the paper's ALE setting (Table 2) over make_env's upstream one: no noop starts, no fire reset, no life-loss signal, and
+# the ALE's own frame skip without max-pooling, as the authors' gym.make(env_id, frameskip=3)
+PAPER_ENV = dict(noop_max=0, use_fire_reset=False, life_loss_info=False, maxpool=False)
 
 
 @dataclass
@@ -78,14 +65,20 @@ class Args:
     """whether to capture videos of the agent performances (check out `videos` folder)"""
     save_model: bool = False
     """whether to save model into the `runs/{run_name}` folder"""
+    video_interval: int = 50
+    """with `--capture-video`, film one game of the current policy at the first and every this many iterations"""
+    eval_episodes: int = 10
+    """with `--save-model`, games played by the reloaded model after training (`eval/episodic_return`)"""
+    compile: bool = False
+    """if toggled, torch.compile the agent's forward and backward passes (CUDA graphs on a GPU)"""
 
     # Algorithm specific arguments
     env_id: str = "ALE/Phoenix-v5"
     """the id of the environment"""
+    repeat_action_probability: float = 0.25
+    """sticky actions (v5's 0.25; 0 matches upstream's v4 ids)"""
     total_timesteps: int = 100_000_000
     """total emulator frames of the experiment (Table 2: 100M); agent steps = frames / frame skip"""
-    repeat_action_probability: float = 0.25
-    """sticky actions: the probability that the emulator repeats the previous action (ALE v5, Table 2: 0.25)"""
     learning_rate: float = 2.5e-4
     """the learning rate of the optimizer"""
     num_envs: int = 8
@@ -94,16 +87,14 @@ class Args:
     """the number of steps to run in each environment per policy rollout"""
     anneal_lr: bool = False
     """Toggle learning rate annealing for policy and value networks (Table 2: constant)"""
-    layer_init: bool = False
-    """if toggled, upstream's orthogonal initialisation; off: PyTorch's default, as the authors"""
     gamma: float = 0.99
     """the discount factor gamma"""
     gae_lambda: float = 0.95
     """the lambda for the general advantage estimation"""
     num_minibatches: int = 4
-    """the number of mini-batches (Table 2: 1024 / 4 = 256 samples each)"""
+    """the number of mini-batches"""
     update_epochs: Annotated[int, tyro.conf.arg(aliases=("--epochs",))] = 4
-    """the K epochs to update the policy (the paper: 4, 6, 8)"""
+    """the K epochs to update the policy"""
     norm_adv: bool = True
     """Toggles advantages normalization"""
     clip_coef: float = 0.1
@@ -118,8 +109,6 @@ class Args:
     """the maximum norm for the gradient clipping, per network (actor, critic; a shared trunk as a whole)"""
     target_kl: float | None = None
     """the target KL divergence threshold"""
-    adam_eps: float = 1e-8
-    """the epsilon of Adam (the authors: PyTorch's default 1e-8; upstream: 1e-5)"""
 
     # PFO and paper-setting arguments
     pfo_coef: float = 1.0
@@ -130,12 +119,14 @@ class Args:
     """if toggled, actor and critic share upstream's single Nature CNN"""
     frame_skip: int = 3
     """emulator frames per agent step, the ALE's own skip without max-pooling (the paper: 3, as ALE v5 does not pool)"""
+    layer_init: bool = False
+    """if toggled, upstream's orthogonal initialisation; off: PyTorch's default, as the authors"""
+    adam_eps: float = 1e-8
+    """the epsilon of Adam (the authors: PyTorch's default 1e-8; upstream: 1e-5)"""
     capacity_every: int = 0
     """every this many iterations, measure the capacity loss (0: never; the paper: every 2.5% of training)"""
     capacity_steps: int = 36_000
     """agent steps of the fixed rollout of a random network that capacity fits (Table 2: 36,000, one env)"""
-    video_interval: int = 50
-    """with `--capture-video`, record one game of the current policy at the first and every this many iterations"""
 
     # to be filled in runtime
     batch_size: int = 0
@@ -146,28 +137,30 @@ class Args:
     """the number of iterations (computed in runtime)"""
 
 
-def make_env(env_id, num_envs, frame_skip=3, repeat_action_probability=0.25, **kwargs):
-    """ale-py's native vector env in the paper's ALE setting (Table 2): sticky actions (0.25), no noop starts,
-    no fire reset, no life-loss signal, 108,000-frame episodes, 84x84 grayscale, 4 stacked frames; the ALE
-    repeats each action frame_skip times and the last frame is kept, without max-pooling, as the authors'
-    gym.make(env_id, frameskip=3); rewards come raw (the script takes their sign)."""
-    settings = dict(frameskip=frame_skip, maxpool=False, noop_max=0, use_fire_reset=False, episodic_life=False)
-    settings.update(repeat_action_probability=repeat_action_probability)
-    settings.update(life_loss_info=False, reward_clipping=False, max_num_frames_per_episode=108_000)
-    settings.update(img_height=84, img_width=84, grayscale=True, stack_num=4)
-    settings.update(kwargs)
-    return gym.make_vec(
-        env_id,
-        num_envs,
-        vectorization_mode="vector_entry_point",
-        autoreset_mode=gym.vector.AutoresetMode.SAME_STEP,
-        **settings,
+def make_env(env_id, num_envs, **kwargs):
+    """ale-py's native vector env with upstream's wrappers as settings. SAME_STEP autoreset, as upstream's GAE assumes."""
+    settings = dict(
+        noop_max=30,  # NoopResetEnv
+        frameskip=4,  # MaxAndSkipEnv: repeat the action 4 frames, max-pool the last two
+        maxpool=True,
+        use_fire_reset=True,  # FireResetEnv
+        episodic_life=False,  # True would restart the whole game at each life loss
+        life_loss_info=True,  # EpisodicLifeEnv: a termination at each life loss, the game goes on
+        reward_clipping=False,  # ClipRewardEnv is done by the script, so the env's rewards are the raw score
+        img_height=84,  # ResizeObservation, GrayScaleObservation, FrameStack
+        img_width=84,
+        grayscale=True,
+        stack_num=4,
     )
+    vectorization = dict(vectorization_mode="vector_entry_point", autoreset_mode=gym.vector.AutoresetMode.SAME_STEP)
+    return gym.make_vec(env_id, num_envs, **vectorization, **(settings | kwargs))
 
 
 class GameStatistics:
-    """Raw score and length (agent steps) of each game, per env. A game ends where the env starts a new one,
-    seen as a move of the frame the current game started at (frame_number - episode_frame_number)."""
+    """Raw score and length (agent steps) of each full game, per env: what upstream's RecordEpisodeStatistics
+    reports below its life-loss and reward-clipping wrappers. A game ends where the env starts a new one, seen as
+    a move of the frame it started at (frame_number - episode_frame_number); with SAME_STEP autoreset the step's
+    info already describes the new game, so its `lives` cannot tell."""
 
     def __init__(self, info):
         self.game_start = info["frame_number"] - info["episode_frame_number"]
@@ -186,15 +179,14 @@ class GameStatistics:
         return finished
 
 
-def record_game(agent, env_id, frame_skip, seed, path, device, max_steps=4500, repeat_action_probability=0.25):
-    """Play one game (at most max_steps agent steps: 5 minutes of video) with the current policy into an mp4.
-    The agent sees the training preprocessing; the frames come from a twin env stepped in lockstep with the
-    same seed and actions, which returns full-size colour frames instead (the ALE is deterministic given both)."""
+def record_game(agent, env_id, seed, path, device, max_steps=4500, **kwargs):
+    """Play one game (at most max_steps agent steps) with the current policy into an mp4. The agent sees the
+    training preprocessing; the frames come from a twin env stepped in lockstep with the same seed and actions,
+    which returns full-size colour frames (the ALE is deterministic given both)."""
     import imageio_ffmpeg  # installed with moviepy, which gymnasium's RecordVideo uses
 
-    sticky = dict(repeat_action_probability=repeat_action_probability)
-    play = make_env(env_id, 1, frame_skip, **sticky)
-    film = make_env(env_id, 1, frame_skip, **sticky, grayscale=False, img_height=210, img_width=160, stack_num=1)
+    play = make_env(env_id, 1, **kwargs)
+    film = make_env(env_id, 1, **kwargs, grayscale=False, img_height=210, img_width=160, stack_num=1)
     (obs, info), (frames, _) = play.reset(seed=seed), film.reset(seed=seed)
     game = GameStatistics(info)
     os.makedirs(os.path.dirname(path), exist_ok=True)
@@ -211,6 +203,21 @@ def record_game(agent, env_id, frame_skip, seed, path, device, max_steps=4500, r
     video.close()
     play.close()
     film.close()
+
+
+def evaluate(model_path, agent, env_id, eval_episodes, seed, device, **kwargs):
+    """CleanRL's evaluation after --save-model: reload the saved file and play eval_episodes full games in a row."""
+    agent.load_state_dict(torch.load(model_path, map_location=device))
+    envs = make_env(env_id, 1, **kwargs)
+    obs, info = envs.reset(seed=seed)
+    games, episodic_returns = GameStatistics(info), []
+    while len(episodic_returns) < eval_episodes:
+        with torch.no_grad():
+            action = agent.get_action_and_value(torch.from_numpy(obs).to(device))[0].cpu().numpy()
+        obs, reward, terminations, truncations, info = envs.step(action)
+        episodic_returns += list(games.update(reward, terminations, truncations, info)[0])
+    envs.close()
+    return episodic_returns
 
 
 def layer_init(layer, std=np.sqrt(2), bias_const=0.0, toggle_init=True):
@@ -369,67 +376,59 @@ def capacity_loss(agent, target, observations, args):
     }
 
 
-def check_numbers(args, positive=(), non_negative=(), probability=()):
-    """Stop with one line at the first numeric flag that is not finite or breaks its rule."""
+def check_numbers(args, positive="", non_negative="", probability=""):
+    """Stop with one line at the first numeric flag (space-separated names) that is not finite or breaks its rule."""
     rules = ((positive, "positive", lambda v: v > 0), (non_negative, "non-negative", lambda v: v >= 0))
     for names, allowed, ok in rules + ((probability, "in [0, 1]", lambda v: 0 <= v <= 1),):
-        for name in names:
+        for name in names.split():
             value = getattr(args, name)
             if value is not None and not (math.isfinite(value) and ok(value)):
                 raise SystemExit(f"error: --{name.replace('_', '-')} must be finite and {allowed}, got {value}")
+
+
+def check_batch(args, frames_per_step=1):
+    """Stop with one line unless the budget (steps or frames) holds a batch and the minibatches split it evenly."""
+    if args.batch_size or args.minibatch_size or args.num_iterations:
+        raise SystemExit(
+            "error: --batch-size, --minibatch-size and --num-iterations are computed; set --num-envs, "
+            "--num-steps, --num-minibatches and --total-timesteps instead"
+        )
+    batch_size = args.num_envs * args.num_steps
+    if args.total_timesteps < batch_size * frames_per_step:
+        raise SystemExit(
+            f"error: --total-timesteps {args.total_timesteps} is below one batch ({batch_size * frames_per_step})"
+        )
+    if batch_size % args.num_minibatches:
+        raise SystemExit(f"error: --num-minibatches {args.num_minibatches} does not divide the batch {batch_size}")
+
+
+def check_atari_id(env_id):
+    """Stop with one line unless env_id is an ALE/<Game>-v5 id, naming the id or the script to use instead."""
+    legacy = re.fullmatch(r"(?:ALE/)?(\w+?)(?:NoFrameskip|Deterministic)?-v[045]", env_id)
+    if legacy and env_id != f"ALE/{legacy[1]}-v5" and f"ALE/{legacy[1]}-v5" in gym.registry:
+        raise SystemExit(f"error: --env-id {env_id}: use ALE/{legacy[1]}-v5 (the script applies upstream's wrappers)")
+    if env_id not in gym.registry:
+        close = difflib.get_close_matches(env_id, gym.registry, n=1)
+        raise SystemExit(f"error: unknown --env-id {env_id!r}" + (f"; did you mean {close[0]}?" if close else ""))
+    if gym.spec(env_id).vector_entry_point != "ale_py.vector_env:AtariVectorEnv":
+        raise SystemExit(f"error: --env-id {env_id} is not an Atari game; use ppo_etf_classic.py for other envs")
 
 
 def check_args(args):
     """Stop with one clear line on input this script cannot serve."""
     check_numbers(
         args,
-        positive=(
-            "total_timesteps",
-            "learning_rate",
-            "num_envs",
-            "num_steps",
-            "num_minibatches",
-            "update_epochs",
-            "clip_coef",
-            "max_grad_norm",
-            "target_kl",
-            "adam_eps",
-            "frame_skip",
-            "capacity_steps",
-            "video_interval",
-        ),
-        non_negative=("seed", "ent_coef", "vf_coef", "pfo_coef", "capacity_every"),
-        probability=("gamma", "gae_lambda", "repeat_action_probability"),
+        positive="total_timesteps learning_rate num_envs num_steps num_minibatches update_epochs clip_coef max_grad_norm "
+        "target_kl video_interval eval_episodes frame_skip adam_eps capacity_steps",
+        non_negative="ent_coef vf_coef pfo_coef capacity_every",
+        probability="gamma gae_lambda repeat_action_probability",
     )
-    if args.batch_size or args.minibatch_size or args.num_iterations:
-        raise SystemExit(
-            "error: --batch-size, --minibatch-size and --num-iterations are computed; set --num-envs, "
-            "--num-steps, --num-minibatches and --total-timesteps instead"
-        )
-    legacy = re.fullmatch(r"(\w+?)(?:NoFrameskip|Deterministic)?-v[04]", args.env_id)
-    if legacy and f"ALE/{legacy[1]}-v5" in gym.registry:
-        raise SystemExit(f"error: --env-id {args.env_id} is a v0/v4 id; use ALE/{legacy[1]}-v5 (the paper's setting)")
-    if args.env_id not in gym.registry:
-        raise SystemExit(f"error: unknown --env-id {args.env_id!r} (use an ALE/<Game>-v5 id, e.g. ALE/Phoenix-v5)")
-    if gym.spec(args.env_id).vector_entry_point != "ale_py.vector_env:AtariVectorEnv":
-        raise SystemExit(f"error: --env-id {args.env_id} is not an Atari game; this script serves ALE/<Game>-v5 ids")
-    batch_size = args.num_envs * args.num_steps
-    batch_frames = batch_size * args.frame_skip
-    if args.total_timesteps < batch_frames:
-        raise SystemExit(
-            f"error: --total-timesteps {args.total_timesteps} frames is below one batch "
-            f"(--num-envs x --num-steps x --frame-skip = {batch_frames} frames)"
-        )
-    if batch_size % args.num_minibatches:
-        raise SystemExit(
-            f"error: --num-minibatches {args.num_minibatches} does not divide the batch of {batch_size} "
-            "(--num-envs x --num-steps); a ragged last minibatch would train on a few samples"
-        )
-    if args.capacity_every and args.capacity_steps < batch_size // args.num_minibatches:
-        raise SystemExit(
-            f"error: --capacity-steps {args.capacity_steps} is below one minibatch "
-            f"({batch_size // args.num_minibatches}); the capacity fit needs at least one"
-        )
+    if not 0 <= args.seed < 2**32:  # numpy and the envs take 32-bit seeds
+        raise SystemExit(f"error: --seed must be in [0, 2**32), got {args.seed}")
+    check_batch(args, args.frame_skip)
+    check_atari_id(args.env_id)
+    if args.capacity_every and args.capacity_steps < args.num_envs * args.num_steps // args.num_minibatches:
+        raise SystemExit(f"error: --capacity-steps {args.capacity_steps} is below one minibatch; the capacity fit needs one")
 
 
 def stop_on_signal():
@@ -448,8 +447,15 @@ def stop_on_signal():
     return received
 
 
+def progress(global_step, total_timesteps, start_time):
+    """CleanRL's `SPS:` line with the step out of the total and the time left."""
+    sps = int(global_step / (time.time() - start_time))
+    left = max(total_timesteps - global_step, 0) / max(sps, 1)
+    return f"SPS: {sps} | step {global_step}/{total_timesteps} | ETA {left // 3600:.0f}h{left % 3600 // 60:02.0f}m"
+
+
 def nonfinite_terms(model, **losses):
-    """Names of the losses and parameters that are NaN or infinite."""
+    """Names of the losses and parameters that are NaN or infinite (one host sync)."""
     named = list(losses.items()) + list(model.named_parameters())
     finite = torch.stack([torch.isfinite(value).all() for _, value in named]).tolist()
     return [name for (name, _), ok in zip(named, finite) if not ok]
@@ -471,10 +477,12 @@ if __name__ == "__main__":
             sync_tensorboard=True,
             config=vars(args),
             name=run_name,
-            monitor_gym=True,
+            monitor_gym=False,  # wandb's gym hook breaks on gymnasium 1.x: videos are logged below
             save_code=True,
         )
     writer = SummaryWriter(f"runs/{run_name}")
+    stop = stop_on_signal()
+    print(f"logs: runs/{run_name} (tensorboard --logdir runs)")
     writer.add_text(
         "hyperparameters",
         "|param|value|\n|-|-|\n%s" % ("\n".join([f"|{key}|{value}|" for key, value in vars(args).items()])),
@@ -485,24 +493,23 @@ if __name__ == "__main__":
     np.random.seed(args.seed)
     torch.manual_seed(args.seed)
     torch.backends.cudnn.deterministic = args.torch_deterministic
-    # Categorical's argument checks cost ~15% of a CartPole step; sampling still rejects NaN probabilities
-    torch.distributions.Distribution.set_default_validate_args(False)
+    torch.distributions.Distribution.set_default_validate_args(False)  # per-step argument checks cost ~15%
 
     device = torch.device("cuda" if torch.cuda.is_available() and args.cuda else "cpu")
     if args.cuda and not torch.cuda.is_available():
         print("note: no GPU available, running on the CPU (--no-cuda silences this)", file=sys.stderr)
 
     # env setup
-    envs = make_env(args.env_id, args.num_envs, args.frame_skip, args.repeat_action_probability)
+    env_kwargs = PAPER_ENV | dict(repeat_action_probability=args.repeat_action_probability, frameskip=args.frame_skip)
+    envs = make_env(args.env_id, args.num_envs, **env_kwargs)
     assert isinstance(envs.single_action_space, gym.spaces.Discrete), "only discrete action space is supported"
 
-    agent = Agent(envs, args.shared_trunk, args.layer_init).to(device)
+    agent = Agent(envs, args.shared_trunk, args.layer_init).to(device, memory_format=torch.channels_last)
     optimizer = optim.Adam(agent.parameters(), lr=args.learning_rate, eps=args.adam_eps)
-    if args.capacity_every:
-        capacity_target = Agent(envs, args.shared_trunk, args.layer_init).to(device)  # a fresh network, same class
-        capacity_envs = make_env(args.env_id, 1, args.frame_skip, args.repeat_action_probability)
-        capacity_obs = collect_capacity_data(capacity_envs, capacity_target, args.capacity_steps, args.seed, device)
-        capacity_envs.close()
+    if args.compile:
+        mode = "reduce-overhead" if device.type == "cuda" else None
+        agent.get_value = torch.compile(agent.get_value, mode=mode)
+        agent.get_action_and_value = torch.compile(agent.get_action_and_value, mode=mode)
 
     # ALGO Logic: Storage setup
     obs = torch.zeros((args.num_steps, args.num_envs) + envs.single_observation_space.shape, dtype=torch.uint8).to(device)
@@ -511,12 +518,16 @@ if __name__ == "__main__":
     rewards = torch.zeros((args.num_steps, args.num_envs)).to(device)
     dones = torch.zeros((args.num_steps, args.num_envs)).to(device)
     values = torch.zeros((args.num_steps, args.num_envs)).to(device)
-    # PFO's targets are the collecting policy's pre-activations, kept from the rollout's forward passes: free,
-    # where recomputing them would cost one more forward pass over the batch per iteration.
+    # PFO's targets are the collecting policy's pre-activations, kept from the rollout's forward passes
     sample_obs = torch.zeros((1,) + envs.single_observation_space.shape, device=device)
     pfo_width = pfo_features(forward_with_preactivations(agent.actor_trunk, sample_obs)[1], args.pfo_all_layers).shape[1]
     actor_preactivations = torch.zeros((args.num_steps, args.num_envs, pfo_width)).to(device)
     critic_preactivations = torch.zeros((args.num_steps, args.num_envs, FEATURE_DIM)).to(device)
+    if args.capacity_every:
+        capacity_target = Agent(envs, args.shared_trunk, args.layer_init).to(device)  # a fresh network, same class
+        capacity_envs = make_env(args.env_id, 1, **env_kwargs)
+        capacity_obs = collect_capacity_data(capacity_envs, capacity_target, args.capacity_steps, args.seed, device)
+        capacity_envs.close()
 
     # TRY NOT TO MODIFY: start the game
     global_step = 0
@@ -525,7 +536,7 @@ if __name__ == "__main__":
     games = GameStatistics(infos)
     next_obs = torch.from_numpy(next_obs).to(device)
     next_done = torch.zeros(args.num_envs).to(device)
-    stop, diverged = stop_on_signal(), []
+    diverged = []
     last_finite = copy.deepcopy(agent.state_dict()) if args.save_model else None
 
     for iteration in range(1, args.num_iterations + 1):
@@ -538,9 +549,12 @@ if __name__ == "__main__":
             optimizer.param_groups[0]["lr"] = lrnow
 
         if args.capture_video and (iteration - 1) % args.video_interval == 0:
+            video_start = time.time()
             video_path = f"videos/{run_name}/iteration-{iteration}.mp4"
-            sticky = dict(repeat_action_probability=args.repeat_action_probability)
-            record_game(agent, args.env_id, args.frame_skip, args.seed + iteration, video_path, device, **sticky)
+            record_game(agent, args.env_id, args.seed + iteration, video_path, device, **env_kwargs)
+            if args.track:
+                wandb.log({"videos": wandb.Video(video_path, format="mp4")})
+            start_time += time.time() - video_start  # SPS counts training only
         if args.capacity_every and (iteration - 1) % args.capacity_every == 0:
             for tag, value in capacity_loss(agent, capacity_target, capacity_obs, args).items():
                 writer.add_scalar(tag, value, global_step)
@@ -589,7 +603,7 @@ if __name__ == "__main__":
         # flatten the batch
         b_obs = obs.reshape((-1,) + envs.single_observation_space.shape)
         b_logprobs = logprobs.reshape(-1)
-        b_actions = actions.reshape((-1,) + envs.single_action_space.shape)
+        b_actions = actions.reshape((-1,) + envs.single_action_space.shape).long()
         b_advantages = advantages.reshape(-1)
         b_returns = returns.reshape(-1)
         b_values = values.reshape(-1)
@@ -598,17 +612,16 @@ if __name__ == "__main__":
         metrics.update(representation_metrics("critic", critic_preactivations.reshape(args.batch_size, FEATURE_DIM)))
 
         # Optimizing the policy and value network
-        b_inds = np.arange(args.batch_size)
         clipfracs = []
         pfo_losses = []
         for epoch in range(args.update_epochs):
-            np.random.shuffle(b_inds)
+            b_inds = torch.randperm(args.batch_size, device=device)
             for start in range(0, args.batch_size, args.minibatch_size):
                 end = start + args.minibatch_size
                 mb_inds = b_inds[start:end]
 
                 _, newlogprob, entropy, newvalue, preactivations = agent.get_action_and_value(
-                    b_obs[mb_inds], b_actions.long()[mb_inds]
+                    b_obs[mb_inds], b_actions[mb_inds]
                 )
                 logratio = newlogprob - b_logprobs[mb_inds]
                 ratio = logratio.exp()
@@ -617,7 +630,7 @@ if __name__ == "__main__":
                     # calculate approx_kl http://joschu.net/blog/kl-approx.html
                     old_approx_kl = (-logratio).mean()
                     approx_kl = ((ratio - 1) - logratio).mean()
-                    clipfracs += [((ratio - 1.0).abs() > args.clip_coef).float().mean().item()]
+                    clipfracs += [((ratio - 1.0).abs() > args.clip_coef).float().mean()]
 
                 mb_advantages = b_advantages[mb_inds]
                 if args.norm_adv:
@@ -677,18 +690,16 @@ if __name__ == "__main__":
         writer.add_scalar("losses/entropy", entropy_loss.item(), global_step)
         writer.add_scalar("losses/old_approx_kl", old_approx_kl.item(), global_step)
         writer.add_scalar("losses/approx_kl", approx_kl.item(), global_step)
-        writer.add_scalar("losses/clipfrac", np.mean(clipfracs), global_step)
+        writer.add_scalar("losses/clipfrac", torch.stack(clipfracs).mean().item(), global_step)
         writer.add_scalar("losses/explained_variance", explained_var, global_step)
         writer.add_scalar("pfo/loss", torch.stack(pfo_losses).mean().item(), global_step)
         if excess is not None:  # no ratio beyond one of the clip limits: nothing to log, as the authors
             writer.add_scalar("pfo/excess_ratio", excess, global_step)
         for tag, value in metrics.items():
             writer.add_scalar(tag, value, global_step)
-        # global_step counts frames: SPS is emulator frames per second, as the authors' timers/SPS
-        print("SPS:", int(global_step / (time.time() - start_time)))
+        print(progress(global_step, args.total_timesteps, start_time))  # frames/s, as the authors' timers/SPS
         writer.add_scalar("charts/SPS", int(global_step / (time.time() - start_time)), global_step)
         if diverged:
-            writer.flush()
             break
 
     if args.save_model:
@@ -696,10 +707,16 @@ if __name__ == "__main__":
         model_path = f"runs/{run_name}/{args.exp_name}.cleanrl_model"
         torch.save(agent.state_dict(), model_path)
         print(f"model saved to {model_path}")
+        if not (stop or diverged):  # a finished run: play the saved model, as CleanRL does
+            episodic_returns = evaluate(
+                model_path, agent, args.env_id, args.eval_episodes, args.seed + 1, device, **env_kwargs
+            )
+            for idx, episodic_return in enumerate(episodic_returns):
+                writer.add_scalar("eval/episodic_return", episodic_return, idx)
 
     envs.close()
     writer.close()
     if diverged:
-        raise SystemExit(f"error: training diverged at iteration {iteration}: {', '.join(diverged)} not finite")
+        raise SystemExit(f"error: training diverged at iteration {iteration}: {', '.join(diverged[:3])} not finite")
     if stop:
         raise SystemExit(f"error: stopped by {stop[0]} at global_step={global_step}; logs in runs/{run_name}")

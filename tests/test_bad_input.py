@@ -9,10 +9,10 @@ import pytest
 import tyro
 from conftest import assert_stops_with_one_line, run_script
 
-PPO = ["ppo_atari_ale_vector", "ppo_etf_atari", "ppo_etf_classic"]
+PPO = ["ppo_atari_ale_vector", "ppo_etf_atari", "ppo_pfo_atari", "ppo_etf_classic"]
 ETF = ["ppo_etf_atari", "ppo_etf_classic", "reinforce_etf"]
 CLASSIC = ["ppo_etf_classic", "reinforce_etf"]
-ATARI = ["ppo_atari_ale_vector", "ppo_etf_atari"]
+ATARI = ["ppo_atari_ale_vector", "ppo_etf_atari", "ppo_pfo_atari"]
 
 NUMBERS = [
     (["--learning-rate", "nan"], "--learning-rate must be finite and positive"),
@@ -26,6 +26,9 @@ NUMBERS = [
     (["--vf-coef", "-0.5"], "--vf-coef must be finite and non-negative"),
     (["--num-envs", "0"], "--num-envs must be finite and positive"),
     (["--total-timesteps", "-5"], "--total-timesteps must be finite and positive"),
+    (["--seed", "-1"], "--seed must be in [0, 2**32)"),
+    (["--seed", str(2**32)], "--seed must be in [0, 2**32)"),
+    (["--eval-episodes", "0"], "--eval-episodes must be finite and positive"),
 ]
 PPO_NUMBERS = [
     (["--clip-coef", "-0.1"], "--clip-coef must be finite and positive"),

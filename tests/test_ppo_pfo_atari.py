@@ -16,6 +16,7 @@ import tyro
 from conftest import ROOT, assert_stops_with_one_line, read_scalars, run_script
 
 from ppo_pfo_atari import (
+    PAPER_ENV,
     Agent,
     Args,
     capacity_loss,
@@ -35,7 +36,7 @@ SCRIPT = "ppo_pfo_atari.py"
 
 @pytest.fixture(scope="module")
 def phoenix():
-    envs = make_env("ALE/Phoenix-v5", 2)
+    envs = make_env("ALE/Phoenix-v5", 2, **PAPER_ENV, frameskip=3)
     torch.manual_seed(0)
     agent = Agent(envs)
     observations = collect_capacity_data(envs, agent, 16, seed=0, device="cpu")  # 32 real frame stacks
@@ -129,6 +130,7 @@ def test_end_to_end_run_logs_tags_and_saves_model(tmp_path):
         SCRIPT,
         *("--total-timesteps", 1536, "--num-envs", 2, "--num-steps", 128, "--epochs", 2),
         *("--pfo-all-layers", "--pfo-coef", 10, "--capacity-every", 2, "--capacity-steps", 64, "--save-model"),
+        *("--eval-episodes", 1),
         cwd=tmp_path,
     )
     assert result.returncode == 0, result.stderr
@@ -156,6 +158,7 @@ def test_end_to_end_run_logs_tags_and_saves_model(tmp_path):
     assert all(v > 0 for v in scalars["pfo/loss"])
     state = torch.load(run_dir / "ppo_pfo_atari.cleanrl_model")
     assert "actor_trunk.0.weight" in state and "critic_trunk.0.weight" in state
+    assert len(scalars["eval/episodic_return"]) == 1  # the reloaded model played one full game
 
 
 BAD_INPUT = [
@@ -173,15 +176,15 @@ BAD_INPUT = [
     (["--adam-eps", "0"], "--adam-eps must be finite and positive"),
     (["--learning-rate", "0"], "--learning-rate must be finite and positive"),
     (["--target-kl", "-1"], "--target-kl must be finite and positive"),
-    (["--seed", "-1"], "--seed must be finite and non-negative"),
+    (["--seed", "-1"], "--seed must be in [0, 2**32)"),
     (["--frame-skip", "0"], "--frame-skip must be finite and positive"),
     (["--num-minibatches", "0"], "--num-minibatches must be finite and positive"),
-    (["--num-minibatches", "3"], "--num-minibatches 3 does not divide the batch of 1024"),
-    (["--num-envs", "2", "--num-steps", "5", "--num-minibatches", "4"], "does not divide the batch of 10"),
+    (["--num-minibatches", "3"], "--num-minibatches 3 does not divide the batch 1024"),
+    (["--num-envs", "2", "--num-steps", "5", "--num-minibatches", "4"], "does not divide the batch 10"),
     (["--batch-size", "64"], "are computed"),
     (["--num-iterations", "3"], "are computed"),
     (["--capacity-every", "-1"], "--capacity-every must be finite and non-negative"),
-    (["--capacity-every", "1", "--capacity-steps", "100"], "--capacity-steps 100 is below one minibatch (256)"),
+    (["--capacity-every", "1", "--capacity-steps", "100"], "--capacity-steps 100 is below one minibatch"),
 ]
 
 
@@ -330,8 +333,10 @@ def test_gradients_are_clipped_per_network(phoenix):
 def test_frame_skip_takes_the_last_frame_as_the_authors_env():
     # the authors pass frameskip=3 to gym.make("ALE/<Game>-v5"): the ALE repeats the action, no max-pooling
     rgb = dict(grayscale=False, img_height=210, img_width=160, stack_num=1)
-    envs = make_env("ALE/Phoenix-v5", 1, 3, repeat_action_probability=0.0, **rgb)
-    pooled = make_env("ALE/Phoenix-v5", 1, 3, repeat_action_probability=0.0, maxpool=True, **rgb)
+    envs = make_env("ALE/Phoenix-v5", 1, **PAPER_ENV, frameskip=3, repeat_action_probability=0.0, **rgb)
+    pooled = make_env(
+        "ALE/Phoenix-v5", 1, **(PAPER_ENV | dict(maxpool=True)), frameskip=3, repeat_action_probability=0.0, **rgb
+    )
     authors = gym.make("ALE/Phoenix-v5", frameskip=3, repeat_action_probability=0.0)
     envs.reset(seed=0), pooled.reset(seed=0), authors.reset(seed=0)
     rng = np.random.default_rng(0)
