@@ -7,14 +7,15 @@ counts frames, 3 per agent step).
   (b)   CleanRL's ppo_atari.py (gymnasium 0.29, SyncVectorEnv of Python wrappers, the v4 NoFrameskip id of the
         game) from --upstream-script with --upstream-python; skipped without them;
   (ref) --script as it was at commit --ref (with that commit's metrics_common.py), the same flags;
+  (plain) with --also-plain, --script without --script-args (a/plain: what --compile, say, brings);
   (c)   the native vector env alone, random actions, for --env-seconds: the ceiling of (a).
-(a), (b), (ref) alternate for --rounds rounds with the same threads; medians and ratios are reported, then the
+(a), (b), (ref), (plain) alternate for --rounds rounds with the same threads; medians and ratios are reported, then the
 phases of (a)'s iterations from a sampling profile of the real script (benchmarks/phase_profile.py). Markdown on
 stdout, progress on stderr.
 
   python benchmarks/atari_sps.py --upstream-script ~/cleanrl/cleanrl/ppo_atari.py --upstream-python ~/venv_upstream/bin/python
   python benchmarks/atari_sps.py --script ppo_pfo_atari.py --ref 3a6c57d
-  python benchmarks/atari_sps.py --script-args=--compile
+  python benchmarks/atari_sps.py --script-args=--compile --also-plain
 """
 
 import argparse
@@ -42,6 +43,7 @@ def main(description=__doc__, **defaults):
     parser.add_argument("--upstream-script", type=Path, help="CleanRL's cleanrl/ppo_atari.py (or ppo.py)")
     parser.add_argument("--upstream-python", default=sys.executable, help="a Python with gymnasium 0.29 and ale-py 0.9")
     parser.add_argument("--ref", help="a git commit: also run --script as it was there")
+    parser.add_argument("--also-plain", action="store_true", help="also run --script without --script-args")
     parser.add_argument("--env-seconds", type=float, default=3.0, help="(c) is timed for this long (0: skip)")
     parser.add_argument("--profile-iterations", type=int, default=4, help="iterations of (a) profiled (0: skip)")
     parser.add_argument("--timeout", type=int, default=540, help="seconds one run may take")
@@ -62,6 +64,8 @@ def main(description=__doc__, **defaults):
     env = sps.process_env(args.threads)
     command = [sys.executable, script, "--env-id", args.env_id, *sizes, *extra]
     runs = {"a": (list(map(str, command)), env)}
+    if args.also_plain:
+        runs["plain"] = (list(map(str, command[: len(command) - len(extra)])), env)
     if args.upstream_script:
         checkout = args.upstream_script.resolve().parents[1]  # <checkout>/cleanrl/ppo_atari.py: cleanrl_utils beside
         site = Path(tempfile.mkdtemp())  # gymnasium 0.29 knows the ALE ids once ale_py is imported
@@ -82,7 +86,7 @@ def main(description=__doc__, **defaults):
     rates, cumulative = sps.alternate(runs, args.rounds, steps, args.window, args.timeout, sps.log)
     upstream = f"(b) CleanRL {args.upstream_script.name if args.upstream_script else ''}, gymnasium 0.29"
     names = {"a": f"(a) {args.script} {args.script_args}", "b": upstream + (" (v4 NoFrameskip id)" * ("/" in args.env_id)),
-             "ref": f"(ref) {args.script} at {args.ref}, same flags"}  # fmt: skip
+             "ref": f"(ref) {args.script} at {args.ref}, same flags", "plain": f"(plain) {args.script}"}  # fmt: skip
     print("| run | agent steps/s, steady (median) | each run | the script's cumulative SPS at line LAST (median) |")
     print("|---|---|---|---|")
     for name in runs:
@@ -93,7 +97,7 @@ def main(description=__doc__, **defaults):
         alone = f"(c) {args.num_envs} {args.env_id} envs alone, random actions, {args.env_seconds:g} s"
         print(f"| {alone} | {c:.0f} env-steps/s | | |")
     a = sps.median(rates["a"])
-    ratios = [f"a/{name} = {a / sps.median(rates[name]):.2f}" for name in ("b", "ref") if name in runs]
+    ratios = [f"a/{name} = {a / sps.median(rates[name]):.2f}" for name in ("b", "ref", "plain") if name in runs]
     print("\n" + ", ".join(ratios + ([f"a/c = {a / c:.2f}"] if c else [])) + "\n")
 
     if args.profile_iterations:

@@ -2,8 +2,11 @@
 
   1.  Atari a/b/c: ppo_etf_atari.py (a) against CleanRL's ppo_atari.py (b, if --upstream-script/--upstream-python
       are given) and the env alone (c), with the per-phase profile and the metrics' cost (atari_sps.py);
-  1b. the same with --compile (skipped, with a note, while the script has no --compile flag);
-  1c. ppo_pfo_atari.py against itself at --pfo-ref, same flags, alternated (its speed "before");
+  1b. (a) with --compile against (plain) without it and (b), alternated (skipped, with a note, where the script
+      has no --compile flag);
+  1c. the metrics' cost end to end: (a) with --metrics-every 1000000 (metrics at the first iteration only)
+      against (plain) with them at every iteration;
+  1d. ppo_pfo_atari.py against itself at --pfo-ref, same flags, alternated (its speed "before");
   2.  DrQ-v2 frames/s with the renderer check and the breakdown (drqv2_fps.py; against --drq-ref if given);
   3.  short learning runs in parallel (learning_runs.py).
 Each part is a process of its own, stopped after --part-timeout seconds (9 minutes by default). Every size has a
@@ -59,7 +62,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", type=Path, default=Path("bench_out/report.md"))
     parser.add_argument("--tiny", action="store_true", help="CPU-sized defaults for every part (for tests)")
-    parser.add_argument("--parts", default="1,1b,1c,2,3", help="comma-separated subset of 1,1b,1c,2,3")
+    parser.add_argument("--parts", default="1,1b,1c,1d,2,3", help="comma-separated subset of 1,1b,1c,1d,2,3")
     parser.add_argument("--upstream-script", type=Path, help="CleanRL's cleanrl/ppo_atari.py; (b) skipped without")
     parser.add_argument("--upstream-python", help="a Python with gymnasium 0.29.1 and ale-py 0.9 for (b)")
     parser.add_argument("--pfo-ref", default="3a6c57d", help="ppo_pfo_atari.py's speed before (default: the repository "
@@ -82,7 +85,7 @@ def main():
     parser.add_argument("--learn-atari-args")
     parser.add_argument("--learn-drq-args")
     parser.add_argument("--compile-part", action=argparse.BooleanOptionalAction, help="run part 1b")
-    parser.add_argument("--pfo-profile", action=argparse.BooleanOptionalAction, help="profile in part 1c")
+    parser.add_argument("--pfo-profile", action=argparse.BooleanOptionalAction, help="profile in part 1d")
     parser.set_defaults(**(TINY if "--tiny" in sys.argv else FULL))
     args = parser.parse_args()
     parts = args.parts.split(",")
@@ -105,13 +108,21 @@ def main():
         elif not has_compile:
             text = "skipped: ppo_etf_atari.py --help has no --compile flag yet\n"
         else:
-            command = atari + upstream + ["--script-args=--compile", "--env-seconds", 0, "--profile-iterations", 0]
+            command = atari + upstream + ["--script-args=--compile", "--also-plain", "--env-seconds", 0]
+            command += ["--profile-iterations", 0]
             text = note_b + run_part(command, args.part_timeout)
-        sections.append(("1b. Atari a/b with --compile", text))
+        sections.append(("1b. Atari a/b with --compile, against (plain) without", text))
     if "1c" in parts:
+        if "--metrics-every" in sps.script_help(py, sps.ROOT / "ppo_etf_atari.py", sps.process_env(1)):
+            command = atari + ["--script-args=--metrics-every 1000000", "--also-plain", "--env-seconds", 0]
+            text = run_part(command + ["--profile-iterations", 0], args.part_timeout)
+        else:
+            text = "skipped: ppo_etf_atari.py --help has no --metrics-every flag\n"
+        sections.append(("1c. The metrics' cost: ppo_etf_atari.py without them (a) and with them (plain)", text))
+    if "1d" in parts:
         command = atari + ["--script", "ppo_pfo_atari.py", "--ref", args.pfo_ref, "--env-seconds", 0]
         command += ["--profile-iterations", args.profile_iterations if args.pfo_profile else 0]
-        sections.append((f"1c. ppo_pfo_atari.py against itself at {args.pfo_ref}", run_part(command, args.part_timeout)))
+        sections.append((f"1d. ppo_pfo_atari.py against itself at {args.pfo_ref}", run_part(command, args.part_timeout)))
     if "2" in parts:
         command = [py, BENCH / "drqv2_fps.py", *cuda, "--threads", args.threads, "--window", *args.drq_window]
         command += ["--rounds", args.rounds, f"--script-args={args.drq_args}"]

@@ -92,15 +92,15 @@ def test_gpu_suite_end_to_end_tiny(tmp_path):
     assert result.returncode == 0, result.stderr
     text = report.read_text()
     sections = dict(re.findall(r"^## (\S+) (.*?)(?=^## |\Z)", text, re.M | re.S))
-    assert list(sections) == ["1.", "1b.", "1c.", "2.", "3."], text
+    assert list(sections) == ["1.", "1b.", "1c.", "1d.", "2.", "3."], text
     for body in sections.values():
         assert "**failed**" not in body and "**stopped after" not in body, body
     assert re.search(r"\| \(a\) ppo_etf_atari\.py .*\| \d+ \|", sections["1."])
     assert "(c) 2 ALE/Phoenix-v5 envs alone" in sections["1."] and "| env step |" in sections["1."]
     assert re.search(r"^metrics: [\d.]+% of an iteration", sections["1."], re.M)
     assert ("(b) CleanRL ppo_atari.py" in sections["1."]) == all(upstream)
-    assert "skipped" in sections["1b."]
-    assert "(ref) ppo_pfo_atari.py at HEAD" in sections["1c."] and re.search(r"a/ref = [\d.]+", sections["1c."])
+    assert "skipped" in sections["1b."] and re.search(r"a/plain = [\d.]+", sections["1c."])
+    assert "(ref) ppo_pfo_atari.py at HEAD" in sections["1d."] and re.search(r"a/ref = [\d.]+", sections["1d."])
     assert "Renderer: MUJOCO_GL=" in sections["2."] and "| update |" in sections["2."]
     for run in ("etf", "no-etf", "pfo", "ppo", "drqv2"):
         assert re.search(rf"^\| {run} \| `.*` \| \d+ \| 0 \| [1-9]\d* \|$", sections["3."], re.M), sections["3."]
