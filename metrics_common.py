@@ -140,6 +140,7 @@ def action_collapse_metrics(features: torch.Tensor, labels: torch.Tensor, weight
       nc1              tr(Sigma_W Sigma_B^+) / K'                         within-class variability (NC1)
       equinorm_means   std_k ||m_k|| / mean_k ||m_k||                     (NC2, norms)
       equinorm_weights std_k ||w_k|| / mean_k ||w_k||                     (NC2, norms of W's columns)
+      mean_cosine      mean_{k<l} cos(m_k, m_l), -1/(K'-1) at collapse     (NC2, angles, signed)
       equiangularity   mean_{k<l} |cos(m_k, m_l) + 1/(K'-1)|            (NC2, angles)
       self_duality     || W'/||W'||_F - M/||M||_F ||_F^2                 (NC3, Papyan's squared distance)
     with M = [m_k], W' = [w_k]. NC1 uses K' because absent actions have no mean; with K' in Sigma_B too it
@@ -175,6 +176,7 @@ def action_collapse_metrics(features: torch.Tensor, labels: torch.Tensor, weight
     cos = (m[i] * m[j]).sum(1) / (m_norms[i] * m_norms[j]).clamp_min(1e-12)
     values = {
         "equinorm_means": m_norms.std() / m_norms.mean(),
+        "mean_cosine": cos.mean(),
         "equiangularity": (cos + 1.0 / (k - 1)).abs().mean(),
         "self_duality": ((w / w.norm().clamp_min(1e-12) - m / m.norm()) ** 2).sum(),
     }

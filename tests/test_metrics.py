@@ -146,7 +146,7 @@ def test_svd_that_does_not_converge_skips_with_one_line(monkeypatch, capsys):
 # --- action collapse ---------------------------------------------------------------------------
 
 COLLAPSE_KEYS = {"nc1", "equinorm_means", "equinorm_weights", "equiangularity", "self_duality"}
-COUNT_KEYS = {"nonfinite_fraction", "present_classes", "largest_class_share"}
+COUNT_KEYS = {"nonfinite_fraction", "present_classes", "largest_class_share"}  # mean_cosine: -1/(K-1) at collapse
 
 
 def labels_from_counts(counts):
@@ -174,7 +174,7 @@ def test_features_on_the_etf_vertices_read_collapsed_for_any_class_counts(d, cou
     w = simplex_etf(d, len(counts))
     labels = labels_from_counts(counts)
     nc = action_collapse_metrics(scale * w.T[labels] + offset, labels, w)
-    assert set(nc) == COLLAPSE_KEYS | COUNT_KEYS
+    assert set(nc) == COLLAPSE_KEYS | COUNT_KEYS | {"mean_cosine"}
     for key in COLLAPSE_KEYS:
         assert nc[key] == pytest.approx(0.0, abs=1e-5), (key, nc)
     assert nc["present_classes"] == sum(c > 0 for c in counts)
@@ -266,12 +266,12 @@ def test_action_collapse_degenerate_inputs_are_defined():
         assert flat["present_classes"] == 3 and flat["largest_class_share"] == pytest.approx(0.4)
     torch.manual_seed(0)
     few = action_collapse_metrics(torch.randn(3, 64), torch.tensor([0, 1, 3]), simplex_etf(64, 4))
-    assert set(few) == COLLAPSE_KEYS | COUNT_KEYS and all(math.isfinite(v) for v in few.values())
+    assert set(few) == COLLAPSE_KEYS | COUNT_KEYS | {"mean_cosine"} and all(math.isfinite(v) for v in few.values())
     narrow = action_collapse_metrics(torch.randn(40, 2), torch.arange(40) % 4, torch.randn(2, 4))  # D < K'
-    assert set(narrow) == COLLAPSE_KEYS | COUNT_KEYS and all(math.isfinite(v) for v in narrow.values())
+    assert set(narrow) == COLLAPSE_KEYS | COUNT_KEYS | {"mean_cosine"} and all(math.isfinite(v) for v in narrow.values())
     wide = torch.relu(torch.randn(256, 512) - 2.0)  # most units dead: Sigma_B is 512 x 512 of rank 3
     wide_nc = action_collapse_metrics(wide, torch.arange(256) % 4, torch.randn(512, 4))
-    assert set(wide_nc) == COLLAPSE_KEYS | COUNT_KEYS and all(math.isfinite(v) for v in wide_nc.values())
+    assert set(wide_nc) == COLLAPSE_KEYS | COUNT_KEYS | {"mean_cosine"} and all(math.isfinite(v) for v in wide_nc.values())
 
 
 def test_excess_ratio():
@@ -288,3 +288,15 @@ def test_grad_norm():
     layer.weight.grad = torch.full((2, 3), 1.0)
     layer.bias.grad = torch.tensor([3.0, 3.0])
     assert grad_norm(layer) == pytest.approx(math.sqrt(6 + 18))
+
+
+@pytest.mark.parametrize("k", [2, 3, 5])
+def test_mean_cosine_reads_minus_one_over_k_minus_one_on_the_vertices(k):
+    torch.manual_seed(k)
+    from ppo_etf_classic import simplex_etf
+
+    w = simplex_etf(16, k)
+    labels = torch.arange(200) % k
+    labels[:100] = 0  # unbalanced counts
+    metrics = action_collapse_metrics(3.0 * w.T[labels] + 0.5, labels, w)
+    assert metrics["mean_cosine"] == pytest.approx(-1 / (k - 1), abs=1e-5)
