@@ -6,5 +6,5 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OMP_NUM_THREADS=1 python scripts/sweep.py \
-  "python ppo_etf_classic.py --env-id {env} --{head} --epsilon {eps} --seed {seed} --total-timesteps 100000 --exp-name ppo_eps{eps}_{head}" \
+  "python ppo_etf_classic.py --env-id {env} --{head} --epsilon {eps} --seed {seed} --total-timesteps 100000 --exp-name ppo_etf_classic_eps{eps}_{head}" \
   --grid env=CartPole-v1,Acrobot-v1 eps=0,0.05,0.1,0.2 head=etf,no-etf seed=1:5 --out sweeps/acpg_epsilon --workers "${WORKERS:-2}"
