@@ -21,7 +21,8 @@
 #   dm_env wrappers; `--fast-render` switches off shadows and anti-aliasing for software (CPU) rendering;
 # - TensorBoard tags in CleanRL's names, the x axis is environment frames; `--capture-video` records the
 #   first evaluation episode at the observation's 84x84 (DrQ-v2 renders a separate 256x256 video); charts/SPS
-#   counts frames per second of training, evaluation time excluded; `--max-episode-frames` (for tests);
+#   and the printed `SPS:` line (its ETA too) count frames per second of training, evaluation time excluded;
+#   `--max-episode-frames` (for tests);
 # - the reset rule (`reset/`): a reset re-draws every weight, the optimizers, empties the buffer, cuts the running
 #   episode (not logged) and restarts the seed phase, uniform exploration and the stddev schedule;
 #   `--dead-mlp1-start` starts from a collapsed actor, to see the rule work;
@@ -591,11 +592,11 @@ def collapse_metrics(agent, obs):
     return metrics
 
 
-def check_numbers(args, positive=(), non_negative=(), probability=()):
-    """Stop with one line at the first numeric flag that is not finite or breaks its rule."""
+def check_numbers(args, positive="", non_negative="", probability=""):
+    """Stop with one line at the first numeric flag (space-separated names) that is not finite or breaks its rule."""
     rules = ((positive, "positive", lambda v: v > 0), (non_negative, "non-negative", lambda v: v >= 0))
     for names, allowed, ok in rules + ((probability, "in [0, 1]", lambda v: 0 <= v <= 1),):
-        for name in names:
+        for name in names.split():
             value = getattr(args, name)
             if value is not None and not (math.isfinite(value) and ok(value)):
                 raise SystemExit(f"error: --{name.replace('_', '-')} must be finite and {allowed}, got {value}")
@@ -631,30 +632,14 @@ def check_args(args):
     """Stop with one clear line on input this script cannot serve, before any environment is made."""
     check_numbers(
         args,
-        positive=(
-            "num_train_frames",
-            "action_repeat",
-            "frame_stack",
-            "image_size",
-            "eval_every_frames",
-            "num_eval_episodes",
-            "replay_buffer_size",
-            "nstep",
-            "batch_size",
-            "lr",
-            "feature_dim",
-            "hidden_dim",
-            "critic_target_tau",
-            "update_every_steps",
-            "max_episode_frames",
-            "reset_window",
-            "reset_consecutive",
-        ),
-        non_negative=("seed", "num_seed_frames", "num_expl_steps", "stddev_clip", "reset_threshold"),
-        probability=("discount",),
+        positive="num_train_frames action_repeat frame_stack image_size eval_every_frames num_eval_episodes "
+        "replay_buffer_size nstep batch_size lr feature_dim hidden_dim critic_target_tau update_every_steps "
+        "max_episode_frames reset_window reset_consecutive",
+        non_negative="num_seed_frames num_expl_steps stddev_clip reset_threshold",
+        probability="discount",
     )
-    if args.seed >= 2**32:
-        raise SystemExit(f"error: --seed {args.seed} must be below 2**32 (numpy's and MuJoCo's seeds)")
+    if not 0 <= args.seed < 2**32:  # numpy and the envs take 32-bit seeds
+        raise SystemExit(f"error: --seed must be in [0, 2**32), got {args.seed}")
     if args.critic_target_tau > 1:
         raise SystemExit(f"error: --critic-target-tau {args.critic_target_tau} must be at most 1")
     if args.image_size != 84:
@@ -726,8 +711,15 @@ def stop_on_signal():
     return received
 
 
+def progress(global_step, total_timesteps, start_time):
+    """CleanRL's `SPS:` line with the step out of the total and the time left."""
+    sps = int(global_step / (time.time() - start_time))
+    left = max(total_timesteps - global_step, 0) / max(sps, 1)
+    return f"SPS: {sps} | step {global_step}/{total_timesteps} | ETA {left // 3600:.0f}h{left % 3600 // 60:02.0f}m"
+
+
 def nonfinite_terms(model, **losses):
-    """Names of the losses and parameters that are NaN or infinite."""
+    """Names of the losses and parameters that are NaN or infinite (one host sync)."""
     named = list(losses.items()) + list(model.named_parameters())
     finite = torch.stack([torch.isfinite(value).all() for _, value in named]).tolist()
     return [name for (name, _), ok in zip(named, finite) if not ok]
@@ -790,9 +782,11 @@ if __name__ == "__main__":
             sync_tensorboard=True,
             config=vars(args),
             name=run_name,
+            monitor_gym=False,  # wandb's gym hook breaks on gymnasium 1.x: videos are logged below
             save_code=True,
         )
     writer = SummaryWriter(f"runs/{run_name}")
+    print(f"logs: runs/{run_name} (tensorboard --logdir runs)")
     writer.add_text(
         "hyperparameters",
         "|param|value|\n|-|-|\n%s" % ("\n".join([f"|{key}|{value}|" for key, value in vars(args).items()])),
@@ -834,6 +828,7 @@ if __name__ == "__main__":
     perf, perf_step = dict.fromkeys(("env", "act", "sample", "copy", "update"), 0.0), 0  # seconds since perf_step
     stop, diverged = stop_on_signal(), []
     last_finite = copy.deepcopy(agent.state_dict()) if args.save_model else None
+    print(f"evaluating the initial policy ({args.num_eval_episodes} episodes) ...")
     for global_step in range(num_train_steps):
         global_frame = global_step * args.action_repeat
         if stop or diverged:
@@ -856,8 +851,10 @@ if __name__ == "__main__":
                 from moviepy import ImageSequenceClip
 
                 os.makedirs(f"videos/{run_name}", exist_ok=True)
-                clip = ImageSequenceClip(video, fps=20)
-                clip.write_videofile(f"videos/{run_name}/eval_{global_frame}.mp4", logger=None)
+                video_path = f"videos/{run_name}/eval_{global_frame}.mp4"
+                ImageSequenceClip(video, fps=20).write_videofile(video_path, logger=None)
+                if args.track:
+                    wandb.log({"videos": wandb.Video(video_path, format="mp4")})
             if global_step > perf_step:
                 log_perf(writer, perf, global_step - perf_step, global_frame)
             perf, perf_step = dict.fromkeys(perf, 0.0), global_step
@@ -916,7 +913,7 @@ if __name__ == "__main__":
             writer.add_scalar("charts/episodic_return", episode_return, global_frame + args.action_repeat)
             writer.add_scalar("charts/episodic_length", episode_steps * args.action_repeat, global_frame + args.action_repeat)
             sps = round((global_frame + args.action_repeat) / (time.time() - start_time - eval_time), 1)
-            print("SPS (frames per second, evaluation excluded):", sps)
+            print(progress(global_frame + args.action_repeat, args.num_train_frames, start_time + eval_time))
             writer.add_scalar("charts/SPS", sps, global_frame + args.action_repeat)
 
         if logs is not None and global_step - last_log_step >= 100:  # the first update every 100 steps

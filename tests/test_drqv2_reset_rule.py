@@ -1,7 +1,7 @@
 """drqv2_reset_rule.py: the reset rule on synthetic gradient-norm streams, the replay buffer's frame stacks and
 n-step returns against hand-computed values, the augmentation, a reset's re-initialisation, the rule firing on
-an actor with a dead mlp1 (and not on a healthy one), an end-to-end run with its tags and --save-model, bad
-input, Ctrl-C and a diverging run."""
+an actor with a dead mlp1 (and not on a healthy one), an end-to-end run with its tags and --save-model, an
+offline W&B run with its videos and progress lines, bad input, Ctrl-C and a diverging run."""
 
 import inspect
 import math
@@ -311,6 +311,20 @@ def test_end_to_end_healthy_agent_escapes_and_is_never_reset(tmp_path):
     assert "reset/frame" not in scalars and len(scalars["charts/episodic_return"]) == 4
 
 
+def test_track_offline_logs_each_video_once_and_prints_progress(tmp_path, monkeypatch):
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    tiny = [*TINY, "--num-train-frames", 200, "--eval-every-frames", 100, "--no-reset-rule", "--capture-video", "--track"]
+    result = run_script("drqv2_reset_rule.py", *tiny, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert re.fullmatch(r"logs: runs/cartpole_swingup__drqv2_reset_rule__1__\d+ \(tensorboard --logdir runs\)", lines[0])
+    assert lines[1] == "evaluating the initial policy (1 episodes) ..."  # before the minutes-long frame-0 evaluation
+    assert re.search(r"^SPS: \d+ \| step 200/200 \| ETA 0h00m$", result.stdout, re.M)  # CleanRL's `SPS:` first
+    videos = list((tmp_path / "videos").rglob("eval_*.mp4"))
+    assert len(videos) == 2  # evaluations at frames 0 and 100
+    assert len(list((tmp_path / "wandb").rglob("media/videos/*.mp4"))) == len(videos)  # each logged once
+
+
 def test_end_to_end_dead_mlp1_start_is_reset_once_then_escapes(tmp_path):
     tiny = [*TINY, "--eval-every-frames", 100, "--reset-window", 160, "--dead-mlp1-start", "--reset-check", "update"]
     result = run_script("drqv2_reset_rule.py", *tiny, cwd=tmp_path)
@@ -384,8 +398,8 @@ def args_with(**changes):
         (dict(discount=1.01), "--discount must be finite and in [0, 1]"),
         (dict(critic_target_tau=0.0), "--critic-target-tau must be finite and positive"),
         (dict(critic_target_tau=1.5), "--critic-target-tau 1.5 must be at most 1"),
-        (dict(seed=-1), "--seed must be finite and non-negative"),
-        (dict(seed=2**32), "below 2**32"),
+        (dict(seed=-1), "--seed must be in [0, 2**32), got -1"),
+        (dict(seed=2**32), "--seed must be in [0, 2**32), got 4294967296"),
         (dict(max_episode_frames=0), "--max-episode-frames must be finite and positive"),
         (dict(env_id="cartpole_swingup", max_episode_frames=4), "--nstep 3 exceeds the agent steps of an episode"),
         (dict(image_size=64), "needs 84"),
