@@ -22,6 +22,12 @@ return over the last 10% where runs log one; the final steps per second; with --
 first step at which the mean of the run's last 10 episodic returns reaches T; mean ± sd over the runs that reach it)
 and how many runs reach it. Then, for each pair of variants of an environment, the probability that a run of one
 scores higher than a run of the other, P(X > Y), with its CI.
+With --cleanrl-statistic, a column with the return as CleanRL's docs state theirs (docs/rl-algorithms/ppo.md,
+computed by openrlbenchmark.rlops): per run, the mean of its last 100 episodic returns; then mean ± the population
+sd (numpy's default, ddof=0) over the runs. With --reference FOLDER, every environment whose name is a task of
+DrQ-v2's published curves (CSV files with columns task, seed, frame, episode_reward, as the drqv2 repository's
+curves/; docs/reference/drqv2) gets them under its evaluation returns, in frames: each seed thin and grey, their
+mean in black, up to the runs' last frame, labelled "DrQ-v2 (published)" and written to the figure's CSV.
 
 Statistics (numpy only; the definitions of rliable, Agarwal et al. 2021): sd is the sample standard deviation
 (ddof=1); the IQM is the mean of the scores left once int(n/4) are cut from each end (scipy's trim_mean(x, 0.25));
@@ -35,6 +41,7 @@ import csv
 import itertools
 import math
 import re
+import sys
 import warnings
 from collections import defaultdict
 from dataclasses import dataclass
@@ -64,6 +71,8 @@ TRAIN, EVAL = "charts/episodic_return", "eval/episodic_return"
 RETURN_TAGS = {TRAIN: "episodic return", EVAL: "evaluation return"}
 CSV_POINTS = 200  # at most this many rows per run and tag in a figure's CSV
 BOOTSTRAP_RESAMPLES, BOOTSTRAP_SEED = 2000, 0
+CLEANRL_EPISODES = 100  # openrlbenchmark.rlops' metric_last_n_average_window, which made CleanRL's tables
+REFERENCE = "DrQ-v2 (published)"
 
 
 class Parser(argparse.ArgumentParser):
@@ -87,6 +96,8 @@ def check_args(args):
         raise SystemExit(f"error: --threshold {args.threshold} must be finite")
     if args.out.exists() and not args.out.is_dir():
         raise SystemExit(f"error: --out {args.out} is a file; give a folder")
+    if args.reference is not None and not any(args.reference.glob("*.csv")):
+        raise SystemExit(f"error: --reference {args.reference} holds no .csv file; give a folder of curves")
 
 
 class Series(NamedTuple):
@@ -146,6 +157,26 @@ def collect(folders, pattern=""):
     return runs
 
 
+def read_reference(folder):
+    """{task: [Run]} from published curves, one Run per seed (its frames, evaluation returns, hours as wall clock)."""
+    points = defaultdict(lambda: defaultdict(list))
+    for path in sorted(Path(folder).glob("*.csv")):
+        with open(path, newline="") as file:
+            reader = csv.DictReader(file)
+            if not {"task", "seed", "frame", "episode_reward", "hour"} <= set(reader.fieldnames or ()):
+                raise SystemExit(f"error: --reference {path} lacks DrQ-v2's columns task, seed, frame, episode_reward, hour")
+            for r in reader:
+                points[r["task"]][int(r["seed"])].append((float(r["frame"]), float(r["episode_reward"]), float(r["hour"])))
+    reference = {}
+    for task, seeds in points.items():
+        reference[task] = []
+        for seed, rows in sorted(seeds.items()):
+            frames, returns, hours = np.array(sorted(rows)).T
+            series = Series(frames.astype(int), returns, hours * 3600)
+            reference[task].append(Run(str(folder), REFERENCE, seed, "frames", {EVAL: series}))
+    return reference
+
+
 def binned(x, values, edges):
     """Mean of the values in each bin of x, carried forward through empty bins; NaN before the first value and
     after the last (a run that ended early, or sooner on the wall clock, is not drawn on)."""
@@ -177,6 +208,17 @@ def plot_band(ax, runs, tag, label, colour, x=steps, bins=60):
     sparse = np.count_nonzero(np.isfinite(mean)) < 3  # e.g. reset/frame: a lone point needs a marker to show
     ax.plot(centres, mean, label=f"{label} (n={len(series)})", color=colour, marker="o" if sparse else None)
     ax.fill_between(centres, low, high, color=colour, alpha=0.2)
+
+
+def plot_reference(ax, reference, last):
+    """Each seed of a published curve thin and grey, their mean in black, up to frame `last`."""
+    series = [run.scalars[EVAL] for run in reference]
+    for s in series:
+        ax.plot(s.steps[s.steps <= last], s.values[s.steps <= last], color="grey", linewidth=0.6, alpha=0.6)
+    frames, values = np.concatenate([s.steps for s in series]), np.concatenate([s.values for s in series])
+    shown = np.unique(frames[frames <= last])
+    mean = [values[frames == frame].mean() for frame in shown]
+    ax.plot(shown, mean, color="black", linewidth=1.2, label=f"{REFERENCE} (n={len(series)})")
 
 
 def colours(variants):
@@ -217,8 +259,9 @@ def write_csv(path, variants, columns):
                     writer.writerow([run.path, variant, run.seed, series.steps[i], name, f"{value:.7g}"])
 
 
-def returns_figure(env, variants, path):
-    """Returns against steps (and evaluation returns where logged) and against wall-clock time; False without any."""
+def returns_figure(env, variants, path, reference=()):
+    """Returns against steps (and evaluation returns where logged) and against wall-clock time; False without any.
+    `reference`: published runs (read_reference) drawn under the evaluation returns."""
     runs = [run for runs in variants.values() for run in runs]
     tags = [tag for tag in RETURN_TAGS if any(tag in run.scalars for run in runs)]
     if not tags:
@@ -231,6 +274,8 @@ def returns_figure(env, variants, path):
     fig, axes = plt.subplots(1, len(panels), figsize=(6.4 * len(panels), 4.0), squeeze=False)
     colour = colours(variants)
     for ax, (tag, title, xlabel, x) in zip(axes.flat, panels):
+        if reference and tag == EVAL:
+            plot_reference(ax, reference, max(run.scalars[EVAL].steps.max() for run in runs if EVAL in run.scalars))
         for variant, runs in sorted(variants.items()):
             plot_band(ax, runs, tag, variant, colour[variant], x)
             mark_resets(ax, runs, colour[variant], x)
@@ -240,7 +285,8 @@ def returns_figure(env, variants, path):
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
-    write_csv(path.with_suffix(".csv"), variants, [(t, t, "values") for t in tags] + [("wall_clock_s", TRAIN, "wall")])
+    columns = [(t, t, "values") for t in tags] + [("wall_clock_s", TRAIN, "wall")]
+    write_csv(path.with_suffix(".csv"), {**variants, REFERENCE: list(reference)} if reference else variants, columns)
     return True
 
 
@@ -302,11 +348,11 @@ def with_ci(statistic, *samples):
     return f"{statistic(*samples):.2f} [{low:.2f}, {high:.2f}]"
 
 
-def mean_sd(values, spec=".2f"):
-    """mean ± sample sd (ddof=1); the value alone for one run."""
+def mean_sd(values, spec=".2f", ddof=1):
+    """mean ± sd (by default the sample sd, ddof=1); the value alone for one run."""
     if len(values) < 2:
         return f"{values[0]:{spec}}" if values else "n/a"
-    return f"{np.mean(values):{spec}} ± {np.std(values, ddof=1):{spec}}"
+    return f"{np.mean(values):{spec}} ± {np.std(values, ddof=ddof):{spec}}"
 
 
 def window_return(run, start, stop, tag=TRAIN):
@@ -315,6 +361,13 @@ def window_return(run, start, stop, tag=TRAIN):
     end = run.scalars["charts/SPS"].steps.max() if "charts/SPS" in run.scalars else series.steps.max(initial=0)
     window = series.values[(series.steps >= start * end) & (series.steps <= stop * end)]
     return float(window.mean()) if len(window) else None
+
+
+def last_episodes(run, n=CLEANRL_EPISODES):
+    """The mean of the run's last `n` episodic returns, in step order (openrlbenchmark.rlops); None without any."""
+    series = run.scalars.get(TRAIN, EMPTY)
+    values = series.values[np.argsort(series.steps, kind="stable")][-n:]
+    return float(values.mean()) if len(values) else None
 
 
 def steps_to(run, threshold, window=10):
@@ -343,13 +396,14 @@ def row(cells):
     return "| " + " | ".join(map(str, cells)) + " |"
 
 
-def table(runs_by_env, last_fraction=0.1, threshold=None):
+def table(runs_by_env, last_fraction=0.1, threshold=None, cleanrl=False):
     """The markdown table of the module's docstring, with its notes and the P(X > Y) comparisons."""
     last, first = f"last {last_fraction:.0%}", f"first {last_fraction:.0%}"
     with_eval = any(EVAL in run.scalars for v in runs_by_env.values() for runs in v.values() for run in runs)
     header = ["env", "variant", "runs", f"return, {last}: IQM [95% CI]", "mean ± sd", f"return, {first}: mean ± sd"]
     header += [f"eval return, {last}: IQM [95% CI]", "mean ± sd"] if with_eval else []
     header += [f"steps to {threshold:g}: mean ± sd", f"reached {threshold:g}"] if threshold is not None else []
+    header += [f"return, last {CLEANRL_EPISODES} episodes: mean ± sd (ddof=0), as CleanRL"] if cleanrl else []
     lines = [row(header + ["steps", "SPS"]), row(["---"] * (len(header) + 2))]
     comparisons = []
     for env, variants in sorted(runs_by_env.items()):
@@ -365,6 +419,8 @@ def table(runs_by_env, last_fraction=0.1, threshold=None):
             if threshold is not None:
                 reached = [step for step in (steps_to(run, threshold) for run in runs) if step is not None]
                 cells += [mean_sd(reached, ",.0f") if reached else "never", f"{len(reached)}/{len(runs)}"]
+            if cleanrl:
+                cells.append(mean_sd([s for s in map(last_episodes, runs) if s is not None], ddof=0))
             sps = [run.scalars["charts/SPS"] for run in runs]
             cells += [max(s.steps[-1] for s in sps), f"{np.mean([s.values[-1] for s in sps]):.0f}"] if sps else ["?"] * 2
             lines.append(row(cells))
@@ -377,6 +433,11 @@ def table(runs_by_env, last_fraction=0.1, threshold=None):
         "sd: sample standard deviation over runs (ddof=1); steps: the longest run's last step; SPS: mean final "
         "steps per second." + (f" steps to {threshold:g}: over the runs that reach it." if threshold is not None else ""),
     ]
+    if cleanrl:
+        lines[-1] += (
+            f" As CleanRL: per finished run, the mean of its last {CLEANRL_EPISODES} episodic returns; mean ± population "
+            "sd (ddof=0) over the runs, as openrlbenchmark.rlops computes CleanRL's published tables."
+        )
     if comparisons:
         lines += ["", row(["env", "X", "Y", f"P(X > Y), return over the {last} [95% CI]"]), row(["---"] * 4)]
         lines += comparisons
@@ -394,17 +455,30 @@ def main():
     parser.add_argument(
         "--threshold", type=float, help="table: the steps until the mean of 10 consecutive episodic returns reaches it"
     )
+    parser.add_argument(
+        "--cleanrl-statistic", action="store_true", help="table: the return as CleanRL states theirs (see above)"
+    )
+    parser.add_argument(
+        "--reference", type=Path, help="a folder of DrQ-v2's published curves (CSV), e.g. docs/reference/drqv2"
+    )
     args = parser.parse_args()
     check_args(args)
+    reference = read_reference(args.reference) if args.reference else {}
     runs = collect(args.folders, args.variants)
     if not runs:
         raise SystemExit(f"error: no TensorBoard runs below {', '.join(map(str, args.folders))}")
+    if reference and not reference.keys() & runs.keys():
+        print(
+            f"note: no environment here is a task of --reference {args.reference}: {', '.join(sorted(reference))}",
+            file=sys.stderr,
+        )
     args.out.mkdir(parents=True, exist_ok=True)
     for env, variants in runs.items():
         name = env.replace("/", "-")
-        returns_figure(env, variants, args.out / f"returns_{name}.png")
+        published = reference.get(env, ()) if x_label(variants) == "frames" else ()  # the published curves' unit
+        returns_figure(env, variants, args.out / f"returns_{name}.png", published)
         metrics_figure(env, variants, args.out / f"metrics_{name}.png", args.tags)
-    (args.out / "table.md").write_text(table(runs, args.last_fraction, args.threshold))
+    (args.out / "table.md").write_text(table(runs, args.last_fraction, args.threshold, args.cleanrl_statistic))
     print((args.out / "table.md").read_text(), end="")
     print(f"figures and their data (.csv) in {args.out}")
 

@@ -68,6 +68,7 @@ BAD_INPUTS = {  # case: (script, arguments, what the one line says)
     "no runs": ("plot.py", [".", "--out", "out"], "no TensorBoard runs below ."),
     "bad --last-fraction": ("plot.py", [".", "--out", "out", "--last-fraction", "0"], "must be in (0, 1]"),
     "bad --threshold": ("plot.py", [".", "--out", "out", "--threshold", "nan"], "--threshold nan must be finite"),
+    "no reference curves": ("plot.py", [".", "--out", "out", "--reference", "."], "--reference . holds no .csv file"),
 }
 
 
@@ -352,3 +353,67 @@ def test_plot_evaluation_returns_resets_and_tag_filter(tmp_path):
     assert not plot.metrics_figure("cartpole_swingup", runs, tmp_path / "none.png", "no_such_tag")
     sps_only = plot.Run("r", "v", 1, "steps", {"charts/SPS": plot.Series(np.array([1]), np.array([1.0]), np.zeros(1))})
     assert "eval return" not in plot.table({"x": {"v": [sps_only]}})
+
+
+def test_cleanrl_statistic_on_hand_made_runs():
+    """Per run the mean of its last 100 episodic returns (10, 20, 30), then mean ± population sd over runs."""
+
+    def run(returns):
+        steps = np.arange(1, len(returns) + 1) * 10
+        sps = plot.Series(np.array([1500]), np.array([10.0]), np.array([150.0]))  # the same length: all finished
+        series = plot.Series(steps, np.array(returns, float), steps / 10.0)
+        return plot.Run("r", "v", 1, "agent steps", {"charts/episodic_return": series, "charts/SPS": sps})
+
+    runs = [run([1000] * 50 + [10] * 100), run([-1000] * 20 + [20] * 100), run([30] * 30)]  # 30 episodes: all of them
+    assert [plot.last_episodes(r) for r in runs] == [10, 20, 30]
+    shuffled = plot.Run(
+        "r", "v", 1, "steps", {"charts/episodic_return": plot.Series([3, 1, 2], np.array([3.0, 1, 2]), [0] * 3)}
+    )
+    assert plot.last_episodes(shuffled, 2) == 2.5  # the last episodes by step, not by order in the file
+    table = plot.table({"CartPole-v1": {"v": runs}}, cleanrl=True)
+    assert "| return, last 100 episodes: mean ± sd (ddof=0), as CleanRL | steps | SPS |" in table
+    assert "| 20.00 ± 8.16 | 1500 | 10 |" in table  # population sd of 10, 20, 30: sqrt(200/3); the sample sd would be 10
+    assert "population sd (ddof=0)" in table and "as CleanRL" not in plot.table({"CartPole-v1": {"v": runs}})
+
+
+REFERENCE_CSV = """,agent,task,seed,frame,episode_reward,hour
+0,DrQ-v2,cartpole_swingup,1,0,0.0,0.0
+1,DrQ-v2,cartpole_swingup,1,400,100.0,0.1
+2,DrQ-v2,cartpole_swingup,1,800,200.0,0.2
+3,DrQ-v2,cartpole_swingup,1,1200,300.0,0.3
+0,DrQ-v2,cartpole_swingup,2,0,10.0,0.0
+1,DrQ-v2,cartpole_swingup,2,400,300.0,0.1
+2,DrQ-v2,cartpole_swingup,2,800,400.0,0.2
+3,DrQ-v2,cartpole_swingup,2,1200,500.0,0.3
+0,DrQ-v2,walker_walk,1,0,5.0,0.0
+"""
+
+
+def test_reference_curves_under_ours(tmp_path, monkeypatch):
+    """DrQ-v2's published curves (2 seeds in frames) under a tiny drqv2 run's evaluation returns, up to its last frame."""
+    scalars = {tag: [(0, 1.0), (500, 2.0), (900, 3.0)] for tag in ("eval/episodic_return", "charts/episodic_return")}
+    write_run(tmp_path / "runs" / "cartpole_swingup__drqv2_reset_rule__1__0", {**scalars, "charts/SPS": [(900, 10.0)]})
+    (tmp_path / "ref").mkdir()
+    (tmp_path / "ref" / "dmc_tiny.csv").write_text(REFERENCE_CSV)
+    reference = plot.read_reference(tmp_path / "ref")
+    assert sorted(reference) == ["cartpole_swingup", "walker_walk"] and len(reference["cartpole_swingup"]) == 2
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots()
+    plot.plot_reference(ax, reference["cartpole_swingup"], last=900)
+    *seeds, mean = ax.lines
+    assert [line.get_color() for line in seeds] == ["grey", "grey"] and mean.get_label() == "DrQ-v2 (published) (n=2)"
+    assert list(mean.get_xdata()) == [0, 400, 800] and list(mean.get_ydata()) == [5.0, 200.0, 300.0]  # not 1200
+    plt.close(fig)
+
+    monkeypatch.setattr(sys, "argv", ["plot.py", str(tmp_path / "runs"), "--out", str(tmp_path / "out")])
+    sys.argv += ["--reference", str(tmp_path / "ref")]
+    plot.main()
+    with open(tmp_path / "out" / "returns_cartpole_swingup.csv") as file:
+        published = [r for r in csv.DictReader(file) if r["variant"] == "DrQ-v2 (published)"]
+    assert {(r["seed"], r["tag"]) for r in published} == {("1", "eval/episodic_return"), ("2", "eval/episodic_return")}
+    assert [(r["step"], r["value"]) for r in published if r["seed"] == "2"][-1] == ("1200", "500")
+
+    (tmp_path / "ref" / "other.csv").write_text("frame,return\n0,1\n")
+    with pytest.raises(SystemExit, match="lacks DrQ-v2's columns"):
+        plot.read_reference(tmp_path / "ref")
