@@ -254,6 +254,7 @@ class Agent(nn.Module):
 
     def get_action_and_value(self, x, action=None):
         hidden = self.network(x / 255.0)
+        self.features = hidden  # kept for the rollout's metrics (upstream's four outputs unchanged)
         logits = self.actor(hidden)
         probs = Categorical(logits=logits)
         if action is None:
@@ -261,11 +262,9 @@ class Agent(nn.Module):
         return action, probs.log_prob(action), probs.entropy(), self.critic(hidden)
 
 
-def rollout_metrics(agent, b_obs, minibatch_size):
-    """ACPG's collapse metrics and the representation metrics of the features (N x d) of the rollout's states under the
-    policy that collected them, grouped by greedy action."""
+def rollout_metrics(agent, hidden):
+    """ACPG's collapse metrics and the representation metrics of the rollout's features (N x d), grouped by greedy action."""
     with torch.no_grad():
-        hidden = torch.cat([agent.network(x / 255.0) for x in b_obs.split(minibatch_size)])
         logits = agent.actor(hidden)
     metrics = {"collapse/policy_entropy": Categorical(logits=logits).entropy().mean().item()}
     nc = action_collapse_metrics(hidden, logits.argmax(dim=1), agent.actor.weight.T)
@@ -427,6 +426,7 @@ if __name__ == "__main__":
     rewards = torch.zeros((args.num_steps, args.num_envs)).to(device)
     dones = torch.zeros((args.num_steps, args.num_envs)).to(device)
     values = torch.zeros((args.num_steps, args.num_envs)).to(device)
+    features = torch.zeros((args.num_steps, args.num_envs, args.feature_dim)).to(device)
 
     # TRY NOT TO MODIFY: start the game
     global_step = 0
@@ -461,9 +461,10 @@ if __name__ == "__main__":
             dones[step] = next_done
 
             # ALGO LOGIC: action logic
-            with torch.no_grad():
+            with torch.inference_mode():  # lighter than no_grad for the per-step forward
                 action, logprob, _, value = agent.get_action_and_value(next_obs)
                 values[step] = value.flatten()
+                features[step] = agent.features
             actions[step] = action
             logprobs[step] = logprob
 
@@ -501,7 +502,9 @@ if __name__ == "__main__":
         b_advantages = advantages.reshape(-1)
         b_returns = returns.reshape(-1)
         b_values = values.reshape(-1)
-        metrics = rollout_metrics(agent, b_obs, args.minibatch_size) if (iteration - 1) % args.metrics_every == 0 else {}
+        metrics = (
+            rollout_metrics(agent, features.reshape(-1, args.feature_dim)) if (iteration - 1) % args.metrics_every == 0 else {}
+        )
 
         # Optimizing the policy and value network
         clipfracs = []

@@ -400,7 +400,7 @@ if __name__ == "__main__":
             valid.append(alive.copy())
 
             # ALGO LOGIC: action logic
-            with torch.no_grad():
+            with torch.inference_mode():  # lighter than no_grad for the per-step forward
                 action = agent.get_action(next_obs, args.epsilon)
             actions.append(action)
 

@@ -39,7 +39,10 @@ def test_etf_head_is_a_fixed_simplex_buffer(num_actions):
         loss.backward()
         optimizer.step()
     assert torch.equal(agent.actor.weight, etf_before)  # bit-identical
-    metrics = rollout_metrics(agent, obs, 16)
+    with torch.no_grad():
+        agent.get_action_and_value(obs)  # the rollout's forward keeps the features for the metrics
+    assert agent.features.shape == (32, 512) and (agent.features >= 0).all()
+    metrics = rollout_metrics(agent, agent.features)
     assert {"collapse/policy_entropy", "repr/dead_units", "repr/zero_fraction", "repr/feature_norm"} <= set(metrics)
     assert all(np.isfinite(v) for v in metrics.values())
 
