@@ -576,8 +576,9 @@ if __name__ == "__main__":
             # TRY NOT TO MODIFY: execute the game and log data.
             next_obs, reward, terminations, truncations, infos = envs.step(action.cpu().numpy())
             next_done = np.logical_or(terminations, truncations)
-            rewards[step] = torch.tensor(np.sign(reward)).to(device).view(-1)
-            next_obs, next_done = torch.from_numpy(next_obs).to(device), torch.Tensor(next_done).to(device)
+            rewards[step] = torch.as_tensor(np.sign(reward), dtype=torch.float32, device=device)  # as_tensor: no copy on a CPU
+            next_obs = torch.from_numpy(next_obs).to(device)
+            next_done = torch.as_tensor(next_done, dtype=torch.float32, device=device)
 
             for episodic_return, episodic_length in zip(*games.update(reward, terminations, truncations, infos)):
                 print(f"global_step={global_step}, episodic_return={episodic_return}")

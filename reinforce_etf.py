@@ -409,7 +409,7 @@ if __name__ == "__main__":
             next_done = np.logical_or(terminations, truncations)
             rewards.append(reward)
             dones.append(next_done)
-            next_obs = torch.Tensor(next_obs).to(device)
+            next_obs = torch.as_tensor(next_obs, dtype=torch.float32, device=device)  # as_tensor: no copy on a CPU
 
             if "final_info" in infos:
                 episode = infos["final_info"]["episode"]
