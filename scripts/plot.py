@@ -13,7 +13,7 @@ from the exp_name). Writes, per environment:
   metrics_<env>.png   each collapse/, repr/, pfo/, capacity/ and reset/ tag over time, the same way
                       (`--tags REGEX` keeps the tags it matches);
   <figure>.csv        beside each figure, its data in tidy form: run, variant, seed, step, tag, value, at most
-                      200 evenly spaced points per run and tag (tag wall_clock_s: the seconds since the run's
+                      100 evenly spaced points per run and tag (tag wall_clock_s: the seconds since the run's
                       first event at each episodic return);
 and table.md, over each variant's finished runs (a run that stopped short of its variant's longest is left out):
 the average episodic return over the last 10% of training (one score per run) as an interquartile mean (IQM)
@@ -69,7 +69,7 @@ RUN_NAME = re.compile(r"(?P<env>.+?)__(?P<exp>.+?)__(?P<seed>\d+)__\d+")
 METRIC_PREFIXES = ("collapse/", "repr/", "pfo/", "capacity/", "reset/")
 TRAIN, EVAL = "charts/episodic_return", "eval/episodic_return"
 RETURN_TAGS = {TRAIN: "episodic return", EVAL: "evaluation return"}
-CSV_POINTS = 200  # at most this many rows per run and tag in a figure's CSV
+CSV_POINTS = 100  # at most this many rows per run and tag in a figure's CSV
 BOOTSTRAP_RESAMPLES, BOOTSTRAP_SEED = 2000, 0
 CLEANRL_EPISODES = 100  # openrlbenchmark.rlops' metric_last_n_average_window, which made CleanRL's tables
 REFERENCE = "DrQ-v2 (published)"
@@ -256,7 +256,7 @@ def write_csv(path, variants, columns):
                 n = len(series.steps)
                 for i in np.unique(np.linspace(0, n - 1, min(n, CSV_POINTS)).round().astype(int)):
                     value = getattr(series, field)[i]
-                    writer.writerow([run.path, variant, run.seed, series.steps[i], name, f"{value:.7g}"])
+                    writer.writerow([Path(run.path).name, variant, run.seed, series.steps[i], name, f"{value:.6g}"])
 
 
 def returns_figure(env, variants, path, reference=()):
