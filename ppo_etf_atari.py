@@ -1,11 +1,8 @@
-# ACPG (Action Collapse Policy Gradient, Zhou et al., arXiv 2509.02737) on PPO for Atari. The actor's last layer is a
-# fixed simplex equiangular tight frame (ETF) on the Nature CNN's features: a buffer, never trained, so only the backbone
-# learns to place each state's features on its action's vertex. `--no-etf` restores the learned linear head.
-#
-# Fork of ppo_atari_ale_vector.py (CleanRL's ppo_atari.py on gymnasium 1.x and ale-py's vector env; `diff` them to see
-# the method). What differs: the ETF head (`simplex_etf`, `SimplexETF`, `--etf/--no-etf`, `--etf-scale`,
-# `--feature-dim`); every `--metrics-every` iterations, on the rollout, the policy entropy and the action-collapse metrics
-# of the features grouped by greedy action (`collapse/`), feature ranks, dead units, zero fraction and norm (`repr/`).
+# ACPG (Action Collapse Policy Gradient, Zhou et al., arXiv 2509.02737) on PPO for Atari: the actor's last layer is a
+# fixed simplex equiangular tight frame (ETF), a buffer never trained, so only the backbone learns to place each state's
+# features on its action's vertex; `--no-etf` restores the learned head. Fork of ppo_atari_ale_vector.py (`diff` them):
+# the ETF head (`simplex_etf`, `SimplexETF`, `--etf-scale`, `--feature-dim`) and, every `--metrics-every` iterations,
+# the rollout features' collapse metrics by greedy action (`collapse/`), ranks, dead units and norms (`repr/`).
 import copy
 import difflib
 import math
