@@ -351,7 +351,7 @@ if __name__ == "__main__":
     assert isinstance(envs.single_action_space, gym.spaces.Discrete), "only discrete action space is supported"
 
     agent = Agent(envs).to(device, memory_format=torch.channels_last)  # ~1.45x faster CPU convolutions
-    optimizer = optim.Adam(agent.parameters(), lr=args.learning_rate, eps=1e-5)
+    optimizer = optim.Adam(agent.parameters(), lr=args.learning_rate, eps=1e-5, fused=True)  # one kernel a step
     if args.compile:
         mode = "reduce-overhead" if device.type == "cuda" else None
         agent.get_value = torch.compile(agent.get_value, mode=mode)
