@@ -2,8 +2,8 @@
 # ACPG across environments (README "ACPG across environments"): ETF head vs learned head with PPO (ppo_etf_classic.py,
 # CleanRL's ppo.py defaults) on every discrete classic-control and toy-text env that runs, 5 seeds, two runs at a time,
 # one torch thread each. CartPole-v1 and Acrobot-v1 at 500k steps are experiments/classic_ppo.sh's runs; the others at
-# budgets that fit the 2-core CPU machine (LunarLander-v3 200k; MountainCar-v0, Taxi-v4, CliffWalking-v1 and
-# FrozenLake-v1 100k). Then: python scripts/plot.py sweeps/acpg_breadth sweeps/classic_ppo --out docs/acpg_breadth
+# budgets that fit the 2-core CPU machine in this session (100k: MountainCar-v0, LunarLander-v3, Taxi-v4,
+# CliffWalking-v1, FrozenLake-v1). Then: python scripts/plot.py sweeps/acpg_breadth sweeps/classic_ppo --out docs/acpg_breadth
 set -euo pipefail
 cd "$(dirname "$0")/.."
 sweep() {  # envs budget
@@ -12,5 +12,4 @@ sweep() {  # envs budget
     --grid env="$1" variant=etf,no-etf seed=1:5 --out sweeps/acpg_breadth --workers "${WORKERS:-2}"
 }
 sweep CliffWalking-v1,FrozenLake-v1 100000
-sweep Taxi-v4,MountainCar-v0 100000
-sweep LunarLander-v3 200000
+sweep Taxi-v4,MountainCar-v0,LunarLander-v3 100000
