@@ -247,16 +247,18 @@ def check_numbers(args, positive="", non_negative="", probability=""):
                 raise SystemExit(f"error: --{name.replace('_', '-')} must be finite and {allowed}, got {value}")
 
 
-def check_batch(args):
-    """Stop with one line unless the budget holds a batch and the minibatches split it evenly."""
+def check_batch(args, frames_per_step=1):
+    """Stop with one line unless the budget (steps or frames) holds a batch and the minibatches split it evenly."""
     if args.batch_size or args.minibatch_size or args.num_iterations:
         raise SystemExit(
             "error: --batch-size, --minibatch-size and --num-iterations are computed; set --num-envs, "
             "--num-steps, --num-minibatches and --total-timesteps instead"
         )
     batch_size = args.num_envs * args.num_steps
-    if args.total_timesteps < batch_size:
-        raise SystemExit(f"error: --total-timesteps {args.total_timesteps} is below one batch ({batch_size})")
+    if args.total_timesteps < batch_size * frames_per_step:
+        raise SystemExit(
+            f"error: --total-timesteps {args.total_timesteps} is below one batch ({batch_size * frames_per_step})"
+        )
     if batch_size % args.num_minibatches:
         raise SystemExit(f"error: --num-minibatches {args.num_minibatches} does not divide the batch {batch_size}")
 
