@@ -2,7 +2,8 @@
 # ACPG's exploration ablation (seed 001, experiment 3; the paper's Table 2 is on PPO): ppo_etf_classic.py with
 # --epsilon 0, 0.05, 0.1, 0.2 (actions from the uniform mixture (1-eps) pi + eps/K, its log-probability in the ratio),
 # ETF and learned head, CartPole-v1 and Acrobot-v1, 5 seeds, 100k steps (what fits the 2-core machine), two runs at a
-# time, one torch thread each. Then: python scripts/plot.py sweeps/acpg_epsilon --out docs/acpg_epsilon
+# time, one torch thread each.
+# Then: python scripts/plot.py sweeps/acpg_epsilon --tags 'policy_entropy|self_duality' --out docs/acpg_epsilon
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OMP_NUM_THREADS=1 python scripts/sweep.py \
