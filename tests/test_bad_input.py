@@ -78,6 +78,8 @@ CASES = (
     + [(script, *case) for script in ATARI for case in ATARI_ENVS]
     + [
         ("ppo_etf_atari", ["--feature-dim", "3"], "2 <= K <= d"),
+        ("ppo_etf_atari", ["--metrics-every", "0"], "--metrics-every must be finite and positive"),
+        ("ppo_etf_atari", ["--feature-dim", "0"], "--feature-dim must be finite and positive"),
         ("reinforce_etf", ["--epsilon", "1.5"], "--epsilon must be finite and in [0, 1]"),
         ("reinforce_etf", ["--total-timesteps", "3", "--num-envs", "4"], "below one batch"),
         ("ppo_etf_classic", ["--env-id", "Blackjack-v1"], "Tuple observations; only Box and Discrete"),
