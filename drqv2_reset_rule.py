@@ -13,10 +13,11 @@
 # - one file, no hydra: per-task settings (batch 512 and n-step 1 for walker tasks, else 256 and 3) are
 #   defaults resolved from --env-id; medium/hard tasks need --num-train-frames/--stddev-schedule set by hand;
 #   the lqr tasks (no time limit, so an evaluation would never end, and actions bounded at +-1e10) are refused;
-# - the replay buffer lives in memory and stores each 84x84 frame once (uint8), rebuilding the frame stacks
-#   at sample time; DrQ-v2 writes whole episodes to .npz files read by 4 DataLoader workers and samples only
-#   finished episodes, this buffer also samples the running episode. Its capacity counts frames (default
-#   600,000: a whole 1.1M-frame easy run, so nothing is evicted, as with DrQ-v2's 1M-transition buffer);
+# - the replay buffer lives in memory (`--buffer-device cuda`: the frames in GPU memory) and stores each 84x84
+#   frame once (uint8), rebuilding the frame stacks at sample time; DrQ-v2 writes whole episodes to .npz files
+#   read by 4 DataLoader workers and samples only finished episodes, this buffer also samples the running
+#   episode. Its capacity counts frames (default 600,000: a whole 1.1M-frame easy run, so nothing is evicted, as
+#   with DrQ-v2's 1M-transition buffer);
 # - the environment wrapper is a small class (action repeat, rescaled actions, rendering) instead of four
 #   dm_env wrappers; `--fast-render` switches off shadows and anti-aliasing for software (CPU) rendering;
 # - TensorBoard tags in CleanRL's names, the x axis is environment frames; `--capture-video` records the
@@ -106,6 +107,9 @@ class Args:
     replay_buffer_size: int = 600_000
     """replay capacity in frames: about 21.2 KB each (84x84x3 uint8 + action, reward, discount, index), 12.7 GB at
     600,000, which holds every frame of a 1.1M-frame run (550,000 steps + one reset frame per episode)"""
+    buffer_device: Literal["cpu", "cuda"] = "cpu"
+    """where the replay frames live: `cuda` keeps them in GPU memory (12.7 GB at the default capacity) and gathers
+    each batch there, instead of a host gather and a host-to-GPU copy of 2 x 9 x 84 x 84 bytes a sample"""
     nstep: int | None = None
     """n-step returns (default: DrQ-v2's for --env-id, 1 for walker tasks, else 3)"""
     batch_size: int | None = None
@@ -228,12 +232,14 @@ class ReplayBuffer:
     and is sampled only when t+1..t+n are stored and belong to the same episode. DMC has no terminal
     states (discount stays 1) and ends episodes by a time limit, so as in DrQ-v2 the n-step sum never
     crosses into the next episode and the last n-1 frames of an episode start no transition.
-    Memory: 3*size^2 bytes (21,168 at 84x84) + 4*action_dim + 16 bytes per slot, allocated up front.
+    Memory: 3*size^2 bytes (21,168 at 84x84) + 4*action_dim + 16 bytes per slot, reserved up front. The frames
+    live on `device` (a GPU gathers a batch's stacks in place of a host gather and a 2 x batch x 9 x 84 x 84-byte
+    copy); the rest stays on the host, where the indices are drawn.
     """
 
-    def __init__(self, capacity, frame_shape, action_dim, frame_stack=3, nstep=3, discount=0.99):
+    def __init__(self, capacity, frame_shape, action_dim, frame_stack=3, nstep=3, discount=0.99, device="cpu"):
         self.capacity, self.frame_stack, self.nstep, self.discount = capacity, frame_stack, nstep, discount
-        self.frames = np.zeros((capacity, *frame_shape), dtype=np.uint8)
+        self.frames = torch.empty((capacity, *frame_shape), dtype=torch.uint8, device=device)  # host pages on first write
         self.actions = np.zeros((capacity, action_dim), dtype=np.float32)
         self.rewards = np.zeros(capacity, dtype=np.float32)
         self.discounts = np.ones(capacity, dtype=np.float32)
@@ -249,7 +255,7 @@ class ReplayBuffer:
     def add(self, frame, action=None, reward=0.0, discount=1.0, first=False):
         """Store one frame: `first=True` after a reset, else with the action, reward and discount that led to it."""
         slot = self.count % self.capacity
-        self.frames[slot] = frame
+        self.frames[slot] = torch.as_tensor(frame)
         if first or self.count == 0:
             self.actions[slot], self.rewards[slot], self.discounts[slot], self.episode_index[slot] = 0.0, 0.0, 1.0, 0
         else:
@@ -261,8 +267,8 @@ class ReplayBuffer:
         """Frame stacks (len(t), frame_stack * C, H, W) ending at global indices t."""
         back = np.arange(self.frame_stack - 1, -1, -1)  # oldest first, as DrQ-v2 concatenates
         index = t[:, None] - np.minimum(back[None, :], self.episode_index[t % self.capacity][:, None])
-        frames = self.frames[index % self.capacity]
-        return frames.reshape(len(t), -1, *frames.shape[3:])
+        index = torch.as_tensor((index % self.capacity).ravel(), device=self.frames.device)  # [index]: slower on a CPU
+        return self.frames.index_select(0, index).reshape(len(t), -1, *self.frames.shape[2:])
 
     def valid(self, t):
         """Whether a transition can start at global indices t."""
@@ -275,7 +281,8 @@ class ReplayBuffer:
         return ok & same_episode & stack_stored
 
     def sample(self, batch_size, t=None):
-        """-> obs (uint8), action, reward (B x 1), discount (B x 1), next_obs (uint8), as numpy arrays.
+        """-> obs, action, reward (B x 1), discount (B x 1), next_obs: the stacks as uint8 tensors on the buffer's
+        device, the rest as numpy arrays.
         Uniform over valid start indices (rejection sampling), or at the given global indices t."""
         if t is None:
             oldest, newest = max(0, self.count - self.capacity), self.count - 1 - self.nstep
@@ -695,6 +702,22 @@ def check_args(args):
         )
 
 
+def replay_device(args, device):
+    """Where the replay frames go: the GPU for `--buffer-device cuda` if one is in use and has room, else the host."""
+    if args.buffer_device == "cpu":
+        return torch.device("cpu")
+    if device.type != "cuda":
+        print("note: no GPU in use, the replay buffer stays on the host (--buffer-device cpu silences this)", file=sys.stderr)
+        return torch.device("cpu")
+    need, free = args.replay_buffer_size * 3 * args.image_size**2, torch.cuda.mem_get_info(device)[0]
+    if need > free - 2e9:  # leave about 2 GB to the networks and a batch's activations (an estimate)
+        raise SystemExit(
+            f"error: --buffer-device cuda: --replay-buffer-size {args.replay_buffer_size} takes {need / 1e9:.1f} GB of "
+            f"GPU memory and {free / 1e9:.1f} GB is free (2 GB kept for training); lower it or use --buffer-device cpu"
+        )
+    return device
+
+
 def stop_on_signal():
     """Ctrl-C or SIGTERM ends training after the current iteration, so the logs and the model are kept;
     a second signal aborts at once."""
@@ -802,6 +825,7 @@ if __name__ == "__main__":
     device = torch.device("cuda" if torch.cuda.is_available() and args.cuda else "cpu")
     if args.cuda and not torch.cuda.is_available():
         print("note: no GPU available, running on the CPU (--no-cuda silences this)", file=sys.stderr)
+    buffer_device = replay_device(args, device)
 
     # env setup: DrQ-v2 gives the training and the evaluation environment the same seed
     env_kwargs = dict(size=args.image_size, fast_render=args.fast_render, max_episode_frames=args.max_episode_frames)
@@ -815,7 +839,9 @@ if __name__ == "__main__":
         kill_mlp1(agent.actor)
     optimizers = make_optimizers(agent, args.lr)
     aug = RandomShiftsAug(pad=4)
-    rb = ReplayBuffer(args.replay_buffer_size, frame_shape, env.action_dim, args.frame_stack, args.nstep, args.discount)
+    rb = ReplayBuffer(
+        args.replay_buffer_size, frame_shape, env.action_dim, args.frame_stack, args.nstep, args.discount, buffer_device
+    )
     rule = ResetRule(args.reset_window, args.reset_threshold, args.reset_consecutive)
     seed_steps = args.num_seed_frames // args.action_repeat
     eval_every_steps = max(1, args.eval_every_frames // args.action_repeat)

@@ -364,6 +364,7 @@ if __name__ == "__main__":
     rewards = torch.zeros((args.num_steps, args.num_envs)).to(device)
     dones = torch.zeros((args.num_steps, args.num_envs)).to(device)
     values = torch.zeros((args.num_steps, args.num_envs)).to(device)
+    host_rewards, host_dones = torch.zeros(rewards.shape), torch.zeros(dones.shape)  # the rollout's, uploaded once
 
     # TRY NOT TO MODIFY: start the game
     global_step = 0
@@ -371,7 +372,7 @@ if __name__ == "__main__":
     next_obs, infos = envs.reset(seed=args.seed)
     games = GameStatistics(infos)
     next_obs = torch.from_numpy(next_obs).to(device)
-    next_done = torch.zeros(args.num_envs).to(device)
+    next_done = torch.zeros(args.num_envs)
     diverged = []
     last_finite = copy.deepcopy(agent.state_dict()) if args.save_model else None
 
@@ -395,7 +396,7 @@ if __name__ == "__main__":
         for step in range(0, args.num_steps):
             global_step += args.num_envs
             obs[step] = next_obs
-            dones[step] = next_done
+            host_dones[step] = next_done
 
             # ALGO LOGIC: action logic
             with torch.inference_mode():  # lighter than no_grad for the per-step forward
@@ -407,14 +408,17 @@ if __name__ == "__main__":
             # TRY NOT TO MODIFY: execute the game and log data.
             next_obs, reward, terminations, truncations, infos = envs.step(action.cpu().numpy())
             next_done = np.logical_or(terminations, truncations)
-            rewards[step] = torch.as_tensor(np.sign(reward), dtype=torch.float32, device=device)  # as_tensor: no copy on a CPU
+            host_rewards[step] = torch.as_tensor(np.sign(reward))
             next_obs = torch.from_numpy(next_obs).to(device)
-            next_done = torch.as_tensor(next_done, dtype=torch.float32, device=device)
+            next_done = torch.as_tensor(next_done, dtype=torch.float32)
 
             for episodic_return, episodic_length in zip(*games.update(reward, terminations, truncations, infos)):
                 print(f"global_step={global_step}, episodic_return={episodic_return}")
                 writer.add_scalar("charts/episodic_return", episodic_return, global_step)
                 writer.add_scalar("charts/episodic_length", episodic_length, global_step)
+
+        rewards.copy_(host_rewards)  # one upload an iteration, not two small blocking ones a step
+        dones.copy_(host_dones)
 
         # bootstrap value if not done
         with torch.no_grad():
@@ -423,7 +427,7 @@ if __name__ == "__main__":
             lastgaelam = 0
             for t in reversed(range(args.num_steps)):
                 if t == args.num_steps - 1:
-                    nextnonterminal = 1.0 - next_done
+                    nextnonterminal = 1.0 - next_done.to(device)
                     nextvalues = next_value
                 else:
                     nextnonterminal = 1.0 - dones[t + 1]

@@ -8,6 +8,8 @@
       against (plain) with them at every iteration;
   1d. ppo_pfo_atari.py against itself at --pfo-ref, same flags, alternated (its speed "before");
   2.  DrQ-v2 frames/s with the renderer check and the breakdown (drqv2_fps.py; against --drq-ref if given);
+  2b. the same with --buffer-device cuda (replay frames in GPU memory: the sample and copy phases should shrink;
+      on a machine without a GPU the script notes it and keeps the buffer on the host);
   3.  short learning runs in parallel (learning_runs.py).
 Each part is a process of its own, stopped after --part-timeout seconds (9 minutes by default). Every size has a
 flag; --tiny sets CPU-sized ones (the test runs the whole suite that way).
@@ -62,7 +64,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", type=Path, default=Path("bench_out/report.md"))
     parser.add_argument("--tiny", action="store_true", help="CPU-sized defaults for every part (for tests)")
-    parser.add_argument("--parts", default="1,1b,1c,1d,2,3", help="comma-separated subset of 1,1b,1c,1d,2,3")
+    parser.add_argument("--parts", default="1,1b,1c,1d,2,2b,3", help="comma-separated subset of 1,1b,1c,1d,2,2b,3")
     parser.add_argument("--upstream-script", type=Path, help="CleanRL's cleanrl/ppo_atari.py; (b) skipped without")
     parser.add_argument("--upstream-python", help="a Python with gymnasium 0.29.1 and ale-py 0.9 for (b)")
     parser.add_argument("--pfo-ref", default="3a6c57d", help="ppo_pfo_atari.py's speed before (default: the repository "
@@ -123,11 +125,13 @@ def main():
         command = atari + ["--script", "ppo_pfo_atari.py", "--ref", args.pfo_ref, "--env-seconds", 0]
         command += ["--profile-iterations", args.profile_iterations if args.pfo_profile else 0]
         sections.append((f"1d. ppo_pfo_atari.py against itself at {args.pfo_ref}", run_part(command, args.part_timeout)))
+    drq = [py, BENCH / "drqv2_fps.py", *cuda, "--threads", args.threads, "--window", *args.drq_window, "--rounds", args.rounds]
     if "2" in parts:
-        command = [py, BENCH / "drqv2_fps.py", *cuda, "--threads", args.threads, "--window", *args.drq_window]
-        command += ["--rounds", args.rounds, f"--script-args={args.drq_args}"]
-        command += ["--ref", args.drq_ref] if args.drq_ref else []
+        command = drq + [f"--script-args={args.drq_args}"] + (["--ref", args.drq_ref] if args.drq_ref else [])
         sections.append(("2. DrQ-v2 frames/s and breakdown", run_part(command, args.part_timeout)))
+    if "2b" in parts:
+        command = drq + [f"--script-args={args.drq_args} --buffer-device cuda"]
+        sections.append(("2b. DrQ-v2 with the replay frames in GPU memory", run_part(command, args.part_timeout)))
     if "3" in parts:
         command = [py, BENCH / "learning_runs.py", *cuda, "--out-dir", args.out.parent / "learning"]
         command += ["--atari-steps", args.atari_steps, f"--atari-args={args.learn_atari_args}"]

@@ -48,6 +48,16 @@ def test_loop_parts_of_the_ppo_scripts(script):
     assert parts["loop"][0] < parts["rollout"][0] < parts["update"][0] <= parts["loop"][1]
 
 
+@pytest.mark.parametrize("script", ["ppo_atari_ale_vector.py", "ppo_etf_atari.py", "ppo_pfo_atari.py", "ppo_etf_classic.py"])
+def test_the_rollout_keeps_rewards_and_dones_on_the_host(script):
+    source = (ROOT / script).read_text()
+    start, end = phase_profile.loop_parts(source)["rollout"]
+    rollout = "\n".join(source.splitlines()[start - 1 : end])
+    assert "host_rewards[step] =" in rollout and "host_dones[step] =" in rollout
+    assert not re.search(r"^\s*(rewards|dones)\[step\] =|next_done = .*device", rollout, re.M)
+    assert "rewards.copy_(host_rewards)" in source and "dones.copy_(host_dones)" in source
+
+
 def test_phases_of_sampled_stacks():
     def phase(text, kind="atari"):
         return next((name for name, rule in phase_profile.PHASES[kind] if re.search(rule, text)), "other")
@@ -92,7 +102,7 @@ def test_gpu_suite_end_to_end_tiny(tmp_path):
     assert result.returncode == 0, result.stderr
     text = report.read_text()
     sections = dict(re.findall(r"^## (\S+) (.*?)(?=^## |\Z)", text, re.M | re.S))
-    assert list(sections) == ["1.", "1b.", "1c.", "1d.", "2.", "3."], text
+    assert list(sections) == ["1.", "1b.", "1c.", "1d.", "2.", "2b.", "3."], text
     for body in sections.values():
         assert "**failed**" not in body and "**stopped after" not in body, body
     assert re.search(r"\| \(a\) ppo_etf_atari\.py .*\| \d+ \|", sections["1."])
@@ -102,6 +112,7 @@ def test_gpu_suite_end_to_end_tiny(tmp_path):
     assert "skipped" in sections["1b."] and re.search(r"a/plain = [\d.]+", sections["1c."])
     assert "(ref) ppo_pfo_atari.py at HEAD" in sections["1d."] and re.search(r"a/ref = [\d.]+", sections["1d."])
     assert "Renderer: MUJOCO_GL=" in sections["2."] and "| update |" in sections["2."]
+    assert "--buffer-device cuda" in sections["2b."] and "| update |" in sections["2b."]
     for run in ("etf", "no-etf", "pfo", "ppo", "drqv2"):
         assert re.search(rf"^\| {run} \| `.*` \| \d+ \| 0 \| [1-9]\d* \|$", sections["3."], re.M), sections["3."]
     assert "| repr/actor_preactivation_norm |" in sections["3."] and "| reset/mlp1_grad_norm |" in sections["3."]

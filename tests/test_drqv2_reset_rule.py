@@ -112,7 +112,7 @@ def test_replay_nstep_returns_stop_at_episode_ends():
     # random samples: every obs / next_obs pair lies in one episode, n steps apart
     np.random.seed(0)
     obs, _, reward, _, next_obs = rb.sample(500)
-    assert np.all(next_obs[:, -3] - obs[:, -3] == 3) and np.all(next_obs[:, -3] // 10 == obs[:, -3] // 10)
+    assert (next_obs[:, -3] - obs[:, -3] == 3).all() and (next_obs[:, -3] // 10 == obs[:, -3] // 10).all()
 
 
 def test_replay_env_discount_and_ring_overwrite():
@@ -129,7 +129,27 @@ def test_replay_env_discount_and_ring_overwrite():
     assert rb.valid([12, 13, 14]).tolist() == [False, False, True]  # 13 needs frames 11 and 12
     np.random.seed(1)
     obs, *_ = rb.sample(200)
-    assert np.all(np.diff(obs[:, ::3, 0, 0].astype(int), axis=1) <= 1) and obs.min() >= 12
+    assert (obs[:, ::3, 0, 0].long().diff(dim=1) <= 1).all() and obs.min() >= 12
+
+
+def test_replay_stacks_are_tensors_on_the_buffers_device_and_the_rest_numpy():
+    rb = ReplayBuffer(64, (3, 2, 2), 2, frame_stack=3, nstep=1, discount=0.5, device="cpu")
+    fill(rb, [4])
+    obs, action, reward, discount, next_obs = rb.sample(0, t=[0, 2])
+    assert obs.dtype == next_obs.dtype == torch.uint8 and obs.device == next_obs.device == rb.frames.device
+    assert obs.shape == next_obs.shape == (2, 9, 2, 2) and all(isinstance(x, np.ndarray) for x in (action, reward, discount))
+
+
+def test_replay_device_is_the_gpu_only_when_one_is_in_use_with_room(monkeypatch, capsys):
+    args = args_with(buffer_device="cuda", replay_buffer_size=100_000)  # 2.1 GB of frames
+    assert drq.replay_device(args_with(), torch.device("cuda")) == torch.device("cpu")  # the default
+    assert drq.replay_device(args, torch.device("cpu")) == torch.device("cpu")
+    assert "note: no GPU in use, the replay buffer stays on the host" in capsys.readouterr().err
+    monkeypatch.setattr(torch.cuda, "mem_get_info", lambda device=None: (10e9, 80e9))
+    assert drq.replay_device(args, torch.device("cuda")) == torch.device("cuda")
+    monkeypatch.setattr(torch.cuda, "mem_get_info", lambda device=None: (4e9, 80e9))
+    with pytest.raises(SystemExit, match=r"^error: --buffer-device cuda: --replay-buffer-size 100000 takes 2\.1 GB"):
+        drq.replay_device(args, torch.device("cuda"))
 
 
 # --- networks, augmentation, a reset ---------------------------------------------------------------
