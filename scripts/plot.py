@@ -7,9 +7,10 @@ Finds every TensorBoard run below the given folders. Runs are grouped into varia
 folder's name without its seed (scripts/sweep.py), or else by env id and exp_name from CleanRL's run
 name {env_id}__{exp_name}__{seed}__{time}; the x axis is named after what the run's script counts (X_UNITS,
 from the exp_name). Writes, per environment:
-  returns_<env>.png   episodic return against steps: mean over seeds, shaded min-max band; a panel for
-                      evaluation returns (eval/episodic_return) where runs log them; a panel against wall-clock
-                      time (TensorBoard's wall_time, from the run's first event); dotted lines at resets;
+  returns_<env>.png   episodic return against steps: mean over seeds, shaded min-max band, both drawn only
+                      where every run of the variant has a value; a panel for evaluation returns
+                      (eval/episodic_return) where runs log them; a panel against wall-clock time
+                      (TensorBoard's wall_time, from the run's first event); dotted lines at resets;
   metrics_<env>.png   each collapse/, repr/, pfo/, capacity/ and reset/ tag over time, the same way
                       (`--tags REGEX` keeps the tags it matches);
   <figure>.csv        beside each figure, its data in tidy form: run, variant, seed, step, tag, value, at most
@@ -42,7 +43,6 @@ import itertools
 import math
 import re
 import sys
-import warnings
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
@@ -195,16 +195,16 @@ def steps(series):
 
 
 def plot_band(ax, runs, tag, label, colour, x=steps, bins=60):
-    """Mean over runs with a min-max band, for one tag of one variant, against x(series)."""
+    """Mean over runs with a min-max band, for one tag of one variant, against x(series), drawn only where every
+    run has a value: past a run's end (e.g. a run that is faster on the wall clock) the mean of the runs left
+    would jump, not show learning."""
     series = [run.scalars[tag] for run in runs if tag in run.scalars and len(run.scalars[tag].steps)]
     if not series:
         return
     edges = np.linspace(0, max(x(s).max() for s in series) + 1, bins + 1)
     curves = np.array([binned(x(s), s.values, edges) for s in series])
     centres = (edges[:-1] + edges[1:]) / 2
-    with warnings.catch_warnings():  # bins outside every run's span are NaN in every run: left blank
-        warnings.simplefilter("ignore", RuntimeWarning)
-        mean, low, high = np.nanmean(curves, 0), np.nanmin(curves, 0), np.nanmax(curves, 0)
+    mean, low, high = curves.mean(0), curves.min(0), curves.max(0)  # NaN in a bin where a run has no value
     sparse = np.count_nonzero(np.isfinite(mean)) < 3  # e.g. reset/frame: a lone point needs a marker to show
     ax.plot(centres, mean, label=f"{label} (n={len(series)})", color=colour, marker="o" if sparse else None)
     ax.fill_between(centres, low, high, color=colour, alpha=0.2)

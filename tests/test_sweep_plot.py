@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 import time
+import types
 
 import numpy as np
 import pytest
@@ -417,3 +418,24 @@ def test_reference_curves_under_ours(tmp_path, monkeypatch):
     (tmp_path / "ref" / "other.csv").write_text("frame,return\n0,1\n")
     with pytest.raises(SystemExit, match="lacks DrQ-v2's columns"):
         plot.read_reference(tmp_path / "ref")
+
+
+def test_the_mean_curve_is_drawn_only_where_every_run_has_a_value():
+    class Axes:
+        def plot(self, x, y, **kwargs):
+            self.mean = y
+
+        def fill_between(self, x, low, high, **kwargs):
+            self.low, self.high = low, high
+
+    def run(steps, values):
+        series = plot.Series(np.array(steps), np.array(values, float), np.array(steps, float))
+        return types.SimpleNamespace(scalars={"charts/episodic_return": series})
+
+    long, short = run(range(0, 100, 10), [0.0] * 10), run(range(0, 50, 10), [10.0] * 5)  # short ends at 40
+    ax = Axes()
+    plot.plot_band(ax, [long, short], "charts/episodic_return", "v", "C0", bins=10)
+    both = np.isfinite(ax.mean)
+    assert both[:4].all() and not both[5:].any()  # not the short run's value alone, nor the long one's after it
+    np.testing.assert_allclose(ax.mean[both], 5.0)
+    assert np.isnan(ax.low[5:]).all() and np.isnan(ax.high[5:]).all()
