@@ -68,7 +68,7 @@ def main():
     parser.add_argument("--upstream-script", type=Path, help="CleanRL's cleanrl/ppo_atari.py; (b) skipped without")
     parser.add_argument("--upstream-python", help="a Python with gymnasium 0.29.1 and ale-py 0.9 for (b)")
     parser.add_argument("--pfo-ref", default="3a6c57d", help="ppo_pfo_atari.py's speed before (default: the repository "
-                        "before issues #11-#16)")  # fmt: skip
+                        "before the speed changes)")  # fmt: skip
     parser.add_argument("--drq-ref", help="a commit of drqv2_reset_rule.py to compare with (default: none)")
     parser.add_argument("--threads", type=int, default=sps.default_threads())
     parser.add_argument("--cuda", action=argparse.BooleanOptionalAction, default=True)

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# ACPG's exploration ablation (seed 001, experiment 3; the paper's Table 2 is on PPO): ppo_etf_classic.py with
+# ACPG's exploration ablation (docs/acpg.md; the paper's Table 2 is on PPO): ppo_etf_classic.py with
 # --epsilon 0, 0.05, 0.1, 0.2 (actions from the uniform mixture (1-eps) pi + eps/K, its log-probability in the ratio),
 # ETF and learned head, 5 seeds, two runs at a time, one torch thread each: CartPole-v1 and Acrobot-v1 at 100k steps,
 # LunarLander-v3 at 200k (it barely starts learning by 100k; 40 runs of about 50 s, 17 min).

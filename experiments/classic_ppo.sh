@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# README results for ppo_etf_classic.py: CartPole-v1 and Acrobot-v1, 500k steps, seeds 1-5, --etf vs --no-etf,
-# two runs at a time, one torch thread each; then the README's table and figures:
+# ppo_etf_classic.py against CleanRL's ppo.py (docs/acpg.md): CartPole-v1 and Acrobot-v1, 500k steps, seeds 1-5,
+# --etf vs --no-etf, two runs at a time, one torch thread each; then the table and figures:
 #   python scripts/plot.py sweeps/classic_ppo --out docs/classic_ppo
 set -euo pipefail
 cd "$(dirname "$0")/.."

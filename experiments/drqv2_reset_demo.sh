@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# README demonstration of the reset rule in real training, sized for a 2-core CPU (about 1.5 hours):
+# The reset rule in real training (docs/drqv2_reset_rule.md), sized for a 2-core CPU (about 1.5 hours):
 # drqv2_reset_rule.py on cartpole_swingup, 40,000 frames, seed 1, the rule on, two runs side by side:
 #   start=dead-mlp1-start     the actor starts collapsed (mlp1 dead: one action for every image, no gradient);
 #                             the rule must reset training at the end of the first window;

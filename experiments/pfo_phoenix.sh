@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# The paper's Phoenix comparison (paper 004, Fig. 6): PFO (coefficient 1) vs plain PPO (0), 4/6/8 epochs,
-# seeds 1-5, 100M frames each, in the paper's ALE setting (the script's defaults). Meant for GPU machines:
+# The Phoenix comparison of "No Representation, No Trust" (Moalla et al., NeurIPS 2024, Fig. 6): PFO (coefficient 1)
+# vs plain PPO (0), 4/6/8 epochs, seeds 1-5, 100M frames each, in the paper's ALE setting (the script's defaults).
+# Meant for GPU machines:
 #   WORKERS=4 bash experiments/pfo_phoenix.sh            # or add --executor slurm --partition ... to SWEEP_ARGS
 #   python scripts/plot.py sweeps/pfo_phoenix --out docs/pfo_phoenix
-# FRAMES=... shortens every run (the README says which budget a figure used).
+# FRAMES=... shortens every run (docs/pfo.md says which budget a figure used).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 python scripts/sweep.py \

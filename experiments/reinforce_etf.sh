@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# README results for reinforce_etf.py, every run at the same budget (TOTAL env steps; default 500k, as in
+# reinforce_etf.py's results (docs/acpg.md), every run at the same budget (TOTAL env steps; default 500k, as in
 # classic_ppo.sh):
 # - CartPole-v1 and Acrobot-v1, seeds 1-5, --etf vs --no-etf, epsilon 0 (exp names reinforce_eps0_{etf,no-etf});
 # - exploration ablation on CartPole-v1: epsilon 0.05 and 0.2, --etf vs --no-etf, seeds 1-5
