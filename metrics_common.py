@@ -11,11 +11,13 @@ Sources:
   [003] "Understanding Learned Representations and Action Collapse in Visual RL" (numerical rank,
         correlation of non-zero activations, zero activations, gradient norm; Section 5.1).
   [004] Moalla et al. 2024, "No Representation, No Trust" (ranks: Appendix E; dead units: footnote 7;
-        pre-activation norm and excess probability ratio: Sections 3-4).
+        pre-activation norm and excess probability ratio: Sections 3-4; capacity loss: Appendix B, after
+        Lyle et al. 2022).
   [NC]  Papyan, Han & Donoho 2020, "Prevalence of neural collapse" (NC1-NC3), used by ACPG
         (arXiv 2509.02737) as the "Action Collapse" metrics with the greedy action as the class.
 """
 
+import copy
 import sys
 
 import torch
@@ -208,3 +210,43 @@ def grad_norm(module: torch.nn.Module) -> float:
     """L2 norm of the gradients of a module's parameters, 0 when none has a gradient ([003] Sec. 5.1)."""
     grads = [p.grad.detach().flatten() for p in module.parameters() if p.grad is not None]
     return float(torch.cat(grads).norm().item()) if grads else 0.0
+
+
+def capacity_loss(networks, targets, observations, learning_rate, eps, minibatch_size, max_grad_norm, input_scale=1.0):
+    """Capacity loss ([004] App. B, after Lyle et al. 2022): how well copies of the (actor, critic) `networks` fit the
+    outputs of the (actor, critic) `targets`, usually freshly initialised, on a fixed batch of `observations`. The
+    fit is the training's optimiser: a fresh Adam (learning_rate, eps) over both copies, each copy's gradient norm
+    clipped at max_grad_norm, one epoch of full minibatches in a random order (the authors drop the last partial one;
+    one permutation from torch's global RNG). Losses: forward KL(target || copy) of the actors' logits, squared error
+    of the critics' values. The networks see observations * input_scale, a minibatch at a time (1/255 keeps uint8
+    frames small in memory); the originals are left untouched. Returns the losses of the last minibatch, before its
+    step, as the authors plot them (capacity.py, `.../last_capacity-minibatch/loss/*`), and the mean losses over the
+    batch after the fit (`*_after_fit`)."""
+    actor, critic = (copy.deepcopy(network) for network in networks)
+    target_actor, target_critic = targets
+    optimizer = torch.optim.Adam([*actor.parameters(), *critic.parameters()], lr=learning_rate, eps=eps)
+
+    def losses(obs):
+        x = obs * input_scale
+        with torch.no_grad():
+            target_logits, target_values = target_actor(x), target_critic(x)
+        logits = actor(x)
+        kl = (target_logits.softmax(1) * (target_logits.log_softmax(1) - logits.log_softmax(1))).sum(1).mean()
+        return kl, (critic(x) - target_values).pow(2).mean()
+
+    full_minibatches = len(observations) // minibatch_size * minibatch_size
+    for mb_inds in torch.randperm(len(observations), device=observations.device)[:full_minibatches].split(minibatch_size):
+        actor_loss, critic_loss = losses(observations[mb_inds])
+        optimizer.zero_grad()
+        (actor_loss + critic_loss).backward()
+        for network in (actor, critic):
+            torch.nn.utils.clip_grad_norm_(network.parameters(), max_grad_norm)
+        optimizer.step()
+    with torch.no_grad():
+        after_fit = torch.stack([torch.stack(losses(obs)) for obs in observations.split(minibatch_size)]).mean(0).tolist()
+    return {
+        "actor_loss": actor_loss.item(),
+        "critic_loss": critic_loss.item(),
+        "actor_loss_after_fit": after_fit[0],
+        "critic_loss_after_fit": after_fit[1],
+    }

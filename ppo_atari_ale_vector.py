@@ -184,7 +184,9 @@ def evaluate(model_path, agent, env_id, eval_episodes, seed, device, **kwargs):
         with torch.no_grad():
             action = agent.get_action_and_value(torch.from_numpy(obs).to(device))[0].cpu().numpy()
         obs, reward, terminations, truncations, info = envs.step(action)
-        episodic_returns += list(games.update(reward, terminations, truncations, info)[0])
+        for episodic_return in games.update(reward, terminations, truncations, info)[0]:
+            print(f"eval_episode={len(episodic_returns)}, episodic_return={episodic_return}")
+            episodic_returns.append(episodic_return)
     envs.close()
     return episodic_returns
 
@@ -254,7 +256,10 @@ def check_atari_id(env_id):
     """Stop with one line unless env_id is an ALE/<Game>-v5 id, naming the id or the script to use instead."""
     legacy = re.fullmatch(r"(?:ALE/)?(\w+?)(?:NoFrameskip|Deterministic)?-v[045]", env_id)
     if legacy and env_id != f"ALE/{legacy[1]}-v5" and f"ALE/{legacy[1]}-v5" in gym.registry:
-        raise SystemExit(f"error: --env-id {env_id}: use ALE/{legacy[1]}-v5 (the script applies upstream's wrappers)")
+        raise SystemExit(
+            f"error: --env-id {env_id}: use ALE/{legacy[1]}-v5 (the script applies upstream's wrappers; "
+            "with --repeat-action-probability 0 for upstream's v4 settings)"
+        )
     if env_id not in gym.registry:
         close = difflib.get_close_matches(env_id, gym.registry, n=1)
         raise SystemExit(f"error: unknown --env-id {env_id!r}" + (f"; did you mean {close[0]}?" if close else ""))
@@ -313,7 +318,7 @@ if __name__ == "__main__":
     args.batch_size = int(args.num_envs * args.num_steps)
     args.minibatch_size = int(args.batch_size // args.num_minibatches)
     args.num_iterations = args.total_timesteps // args.batch_size
-    run_name = f"{args.env_id}__{args.exp_name}__{args.seed}__{int(time.time())}"
+    run_name = f"{args.env_id.replace('/', '-')}__{args.exp_name}__{args.seed}__{int(time.time())}"  # one folder
     if args.track:
         import wandb
 
@@ -350,8 +355,9 @@ if __name__ == "__main__":
     envs = make_env(args.env_id, args.num_envs, **env_kwargs)
     assert isinstance(envs.single_action_space, gym.spaces.Discrete), "only discrete action space is supported"
 
-    agent = Agent(envs).to(device, memory_format=torch.channels_last)  # ~1.45x faster CPU convolutions
-    optimizer = optim.Adam(agent.parameters(), lr=args.learning_rate, eps=1e-5, fused=True)  # one kernel a step
+    # channels_last: ~1.45x faster CPU convolutions; a fused Adam: one kernel a step
+    agent = Agent(envs).to(device, memory_format=torch.channels_last)
+    optimizer = optim.Adam(agent.parameters(), lr=args.learning_rate, eps=1e-5, fused=True)
     if args.compile:
         mode = "reduce-overhead" if device.type == "cuda" else None
         agent.get_value = torch.compile(agent.get_value, mode=mode)

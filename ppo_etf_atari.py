@@ -1,8 +1,17 @@
 # ACPG (Action Collapse Policy Gradient, Zhou et al., arXiv 2509.02737) on PPO for Atari: the actor's last layer is a
 # fixed simplex equiangular tight frame (ETF), a buffer never trained, so only the backbone learns to place each state's
-# features on its action's vertex; `--no-etf` restores the learned head. Fork of ppo_atari_ale_vector.py (`diff` them):
-# the ETF head (`simplex_etf`, `SimplexETF`, `--etf-scale`, `--feature-dim`) and, every `--metrics-every` iterations,
-# the rollout features' collapse metrics by greedy action (`collapse/`), ranks, dead units and norms (`repr/`).
+# features on its action's vertex; `--no-etf` restores the learned head. A fork of the script below (`diff` them): the ETF
+# head (`SimplexETF`, `--etf-scale`, `--feature-dim`) and, every `--metrics-every` iterations, the rollout features'
+# collapse metrics by greedy action (`collapse/`), ranks, dead units and norms (`repr/`).
+# CleanRL's ppo_atari.py (MIT, https://github.com/vwxyzjn/cleanrl, fe8d8a03) ported to gymnasium 1.x and ale-py's
+# native vector environment, and nothing else: the parent of ppo_etf_atari.py and ppo_pfo_atari.py. What differs:
+# - environments: ALE/<Game>-v5 ids on ale_py's AtariVectorEnv (C++ threads) with upstream's preprocessing (30 noops,
+#   frame skip 4 max-pooled, a termination at each life loss, fire at a new game, 84x84 grayscale, 4 frames), v5's
+#   sticky actions (`--repeat-action-probability`, 0.25; upstream's v4 ids have 0) and SAME_STEP autoreset; nothing
+#   presses FIRE after a life loss; the script clips rewards, so `charts/episodic_return` is a full game's score;
+# - `--capture-video` films one game every `--video-interval` iterations (excluded from SPS); `--save-model`;
+# - speed: uint8 observations, minibatch indices on the device, one host sync per iteration, channels_last;
+# - bad input, a diverged loss and Ctrl-C/SIGTERM stop with one line; logs and the model are kept.
 import copy
 import difflib
 import math
@@ -192,7 +201,9 @@ def evaluate(model_path, agent, env_id, eval_episodes, seed, device, **kwargs):
         with torch.no_grad():
             action = agent.get_action_and_value(torch.from_numpy(obs).to(device))[0].cpu().numpy()
         obs, reward, terminations, truncations, info = envs.step(action)
-        episodic_returns += list(games.update(reward, terminations, truncations, info)[0])
+        for episodic_return in games.update(reward, terminations, truncations, info)[0]:
+            print(f"eval_episode={len(episodic_returns)}, episodic_return={episodic_return}")
+            episodic_returns.append(episodic_return)
     envs.close()
     return episodic_returns
 
@@ -303,7 +314,10 @@ def check_atari_id(env_id):
     """Stop with one line unless env_id is an ALE/<Game>-v5 id, naming the id or the script to use instead."""
     legacy = re.fullmatch(r"(?:ALE/)?(\w+?)(?:NoFrameskip|Deterministic)?-v[045]", env_id)
     if legacy and env_id != f"ALE/{legacy[1]}-v5" and f"ALE/{legacy[1]}-v5" in gym.registry:
-        raise SystemExit(f"error: --env-id {env_id}: use ALE/{legacy[1]}-v5 (the script applies upstream's wrappers)")
+        raise SystemExit(
+            f"error: --env-id {env_id}: use ALE/{legacy[1]}-v5 (the script applies upstream's wrappers; "
+            "with --repeat-action-probability 0 for upstream's v4 settings)"
+        )
     if env_id not in gym.registry:
         close = difflib.get_close_matches(env_id, gym.registry, n=1)
         raise SystemExit(f"error: unknown --env-id {env_id!r}" + (f"; did you mean {close[0]}?" if close else ""))
@@ -324,14 +338,10 @@ def check_args(args):
         raise SystemExit(f"error: --seed must be in [0, 2**32), got {args.seed}")
     check_batch(args)
     check_atari_id(args.env_id)
-    envs = make_env(args.env_id, 1)
-    num_actions = envs.single_action_space.n
+    envs = make_env(args.env_id, 1)  # every game has K >= 2 actions; the ETF also needs K <= d
+    if args.etf and envs.single_action_space.n > args.feature_dim:
+        raise SystemExit(f"error: the ETF needs --feature-dim >= {envs.single_action_space.n} actions (or --no-etf)")
     envs.close()
-    if args.etf and not 2 <= num_actions <= args.feature_dim:
-        raise SystemExit(
-            f"error: the ETF needs 2 <= K <= d, got K={num_actions} actions and d={args.feature_dim} "
-            "(raise --feature-dim or use --no-etf)"
-        )
 
 
 def stop_on_signal():
@@ -370,7 +380,7 @@ if __name__ == "__main__":
     args.batch_size = int(args.num_envs * args.num_steps)
     args.minibatch_size = int(args.batch_size // args.num_minibatches)
     args.num_iterations = args.total_timesteps // args.batch_size
-    run_name = f"{args.env_id}__{args.exp_name}__{args.seed}__{int(time.time())}"
+    run_name = f"{args.env_id.replace('/', '-')}__{args.exp_name}__{args.seed}__{int(time.time())}"  # one folder
     if args.track:
         import wandb
 
@@ -407,10 +417,9 @@ if __name__ == "__main__":
     envs = make_env(args.env_id, args.num_envs, **env_kwargs)
     assert isinstance(envs.single_action_space, gym.spaces.Discrete), "only discrete action space is supported"
 
-    agent = Agent(envs, args.etf, args.etf_scale, args.feature_dim).to(
-        device, memory_format=torch.channels_last
-    )  # ~1.45x faster CPU convolutions
-    optimizer = optim.Adam(agent.parameters(), lr=args.learning_rate, eps=1e-5, fused=True)  # one kernel a step
+    # channels_last: ~1.45x faster CPU convolutions; a fused Adam: one kernel a step
+    agent = Agent(envs, args.etf, args.etf_scale, args.feature_dim).to(device, memory_format=torch.channels_last)
+    optimizer = optim.Adam(agent.parameters(), lr=args.learning_rate, eps=1e-5, fused=True)
     if args.compile:
         mode = "reduce-overhead" if device.type == "cuda" else None
         agent.get_value = torch.compile(agent.get_value, mode=mode)
@@ -504,9 +513,9 @@ if __name__ == "__main__":
         b_advantages = advantages.reshape(-1)
         b_returns = returns.reshape(-1)
         b_values = values.reshape(-1)
-        metrics = (
-            rollout_metrics(agent, features.reshape(-1, args.feature_dim)) if (iteration - 1) % args.metrics_every == 0 else {}
-        )
+        if (iteration - 1) % args.metrics_every == 0:  # the rollout's features, before the update
+            for tag, value in rollout_metrics(agent, features.reshape(-1, args.feature_dim)).items():
+                writer.add_scalar(tag, value, global_step)
 
         # Optimizing the policy and value network
         clipfracs = []
@@ -577,8 +586,6 @@ if __name__ == "__main__":
         writer.add_scalar("losses/approx_kl", approx_kl.item(), global_step)
         writer.add_scalar("losses/clipfrac", torch.stack(clipfracs).mean().item(), global_step)
         writer.add_scalar("losses/explained_variance", explained_var, global_step)
-        for tag, value in metrics.items():
-            writer.add_scalar(tag, value, global_step)
         print(progress(global_step, args.total_timesteps, start_time))
         writer.add_scalar("charts/SPS", int(global_step / (time.time() - start_time)), global_step)
         if diverged:

@@ -1,18 +1,23 @@
 # PPO with Proximal Feature Optimization (PFO; Moalla et al., "No Representation, No Trust: Connecting Representation,
-# Collapse, and Trust Issues in PPO", NeurIPS 2024, Section 4 and Eq. 2). PPO's trust region on the policy's outputs fails
-# once the actor's representation collapses; PFO adds a loss that keeps the actor's pre-activations close to those of the
-# policy that collected the batch: L_PFO = E_s[ mean_units (phi_theta(s) - phi_old(s))^2 ], loss += pfo_coef * L_PFO.
-# `--pfo-coef 0` is the authors' PPO, from this same file.
-#
-# Fork of ppo_atari_ale_vector.py (CleanRL's ppo_atari.py on gymnasium 1.x and ale-py's vector env; `diff` them to see
-# the method). What differs: the PFO loss (`--pfo-coef`, `--pfo-all-layers`) on pre-activations kept from the rollout;
-# separate actor and critic Nature CNNs (`--shared-trunk` to share), gradient norms clipped per network; the paper's ALE
-# setting (Appendix B, Table 2; where it is silent, the authors' code): ALE/Phoenix-v5, no noop starts, no fire reset, no
-# life-loss signal, frame skip 3 without max-pooling, 100M frames, a constant learning rate, an unclipped value loss of
-# 0.5 * MSE in total (`--vf-coef 1`), PyTorch's default initialisation (`--layer-init`), Adam eps 1e-8; `global_step`
-# counts frames, as the authors log; per iteration for the actor and the critic, Appendix E's ranks, dead units and norms
-# (`repr/`), the PFO loss and the excess ratio of the final policy on the whole batch (`pfo/`, one more forward pass of
-# the actor); the capacity loss every `--capacity-every` iterations (`capacity/`).
+# Collapse, and Trust Issues in PPO", NeurIPS 2024, Section 4 and Eq. 2): a loss keeps the actor's pre-activations close
+# to those of the policy that collected the batch, L_PFO = E_s[ mean_units (phi_theta(s) - phi_old(s))^2 ], added as
+# pfo_coef * L_PFO; `--pfo-coef 0` is the authors' PPO. A fork of the script below (`diff` them): the PFO loss
+# (`--pfo-coef`, `--pfo-all-layers`); separate actor and critic Nature CNNs, gradient norms clipped per network; the
+# paper's ALE setting (Appendix B, Table 2; where it is silent, the authors' code): ALE/Phoenix-v5, no noop starts, no
+# fire reset, no life-loss signal, frame skip 3 without max-pooling, 100M frames, a constant learning rate, an unclipped
+# value loss of 0.5 * MSE in total (`--vf-coef 1`), PyTorch's default initialisation (`--layer-init`), Adam eps 1e-8;
+# `global_step` counts frames, as the authors log. Logged: Appendix E's ranks, dead units and norms of the actor and the
+# critic on the rollout (`repr/`) and of the actor after the epochs (`repr_after/`), the PFO loss and the excess ratio
+# of the final policy (`pfo/`), and every `--capacity-every` iterations the capacity loss (`capacity/`).
+# CleanRL's ppo_atari.py (MIT, https://github.com/vwxyzjn/cleanrl, fe8d8a03) ported to gymnasium 1.x and ale-py's
+# native vector environment, and nothing else: the parent of ppo_etf_atari.py and ppo_pfo_atari.py. What differs:
+# - environments: ALE/<Game>-v5 ids on ale_py's AtariVectorEnv (C++ threads) with upstream's preprocessing (30 noops,
+#   frame skip 4 max-pooled, a termination at each life loss, fire at a new game, 84x84 grayscale, 4 frames), v5's
+#   sticky actions (`--repeat-action-probability`, 0.25; upstream's v4 ids have 0) and SAME_STEP autoreset; nothing
+#   presses FIRE after a life loss; the script clips rewards, so `charts/episodic_return` is a full game's score;
+# - `--capture-video` films one game every `--video-interval` iterations (excluded from SPS); `--save-model`;
+# - speed: uint8 observations, minibatch indices on the device, one host sync per iteration, channels_last;
+# - bad input, a diverged loss and Ctrl-C/SIGTERM stop with one line; logs and the model are kept.
 import copy
 import difflib
 import math
@@ -35,11 +40,9 @@ import tyro
 from torch.distributions.categorical import Categorical
 from torch.utils.tensorboard import SummaryWriter
 
-from metrics_common import dead_units, excess_ratio, mean_norm, rank_metrics
+from metrics_common import capacity_loss, dead_units, excess_ratio, mean_norm, rank_metrics
 
 gym.register_envs(ale_py)
-
-FEATURE_DIM = 512  # width of the Nature CNN's last hidden layer: the features, and the pre-activations PFO keeps
 # the paper's ALE setting (Table 2) over make_env's upstream one: no noop starts, no fire reset, no life-loss signal, and
 # the ALE's own frame skip without max-pooling, as the authors' gym.make(env_id, frameskip=3)
 PAPER_ENV = dict(noop_max=0, use_fire_reset=False, life_loss_info=False, maxpool=False)
@@ -86,7 +89,7 @@ class Args:
     num_steps: int = 128
     """the number of steps to run in each environment per policy rollout"""
     anneal_lr: bool = False
-    """Toggle learning rate annealing for policy and value networks (Table 2: constant)"""
+    """Toggle learning rate annealing for policy and value networks"""
     gamma: float = 0.99
     """the discount factor gamma"""
     gae_lambda: float = 0.95
@@ -100,13 +103,13 @@ class Args:
     clip_coef: float = 0.1
     """the surrogate clipping coefficient"""
     clip_vloss: bool = False
-    """Toggles whether or not to use a clipped loss for the value function (the paper: a plain L2 loss)"""
+    """Toggles whether or not to use a clipped loss for the value function, as per the paper."""
     ent_coef: float = 0.01
     """coefficient of the entropy"""
     vf_coef: float = 1.0
     """coefficient of the value function; 1 on upstream's 0.5 * MSE is the authors' 0.5 on an MSE without 1/2"""
     max_grad_norm: float = 0.5
-    """the maximum norm for the gradient clipping, per network (actor, critic; a shared trunk as a whole)"""
+    """the maximum norm for the gradient clipping, per network (actor, critic)"""
     target_kl: float | None = None
     """the target KL divergence threshold"""
 
@@ -115,8 +118,6 @@ class Args:
     """coefficient of the PFO loss (the paper: 1 on the penultimate pre-activations, 10 with --pfo-all-layers)"""
     pfo_all_layers: bool = False
     """if toggled, PFO regularises every pre-activation of the actor up to the penultimate layer"""
-    shared_trunk: bool = False
-    """if toggled, actor and critic share upstream's single Nature CNN"""
     frame_skip: int = 3
     """emulator frames per agent step, the ALE's own skip without max-pooling (the paper: 3, as ALE v5 does not pool)"""
     layer_init: bool = False
@@ -215,32 +216,17 @@ def evaluate(model_path, agent, env_id, eval_episodes, seed, device, **kwargs):
         with torch.no_grad():
             action = agent.get_action_and_value(torch.from_numpy(obs).to(device))[0].cpu().numpy()
         obs, reward, terminations, truncations, info = envs.step(action)
-        episodic_returns += list(games.update(reward, terminations, truncations, info)[0])
+        for episodic_return in games.update(reward, terminations, truncations, info)[0]:
+            print(f"eval_episode={len(episodic_returns)}, episodic_return={episodic_return}")
+            episodic_returns.append(episodic_return)
     envs.close()
     return episodic_returns
 
 
-def layer_init(layer, std=np.sqrt(2), bias_const=0.0, toggle_init=True):
-    """Upstream's orthogonal initialisation; with toggle_init False the layer keeps PyTorch's default (the
-    authors' ppo_atari_2models.py has the same switch)."""
-    if toggle_init:
-        torch.nn.init.orthogonal_(layer.weight, std)
-        torch.nn.init.constant_(layer.bias, bias_const)
+def layer_init(layer, std=np.sqrt(2), bias_const=0.0):
+    torch.nn.init.orthogonal_(layer.weight, std)
+    torch.nn.init.constant_(layer.bias, bias_const)
     return layer
-
-
-def nature_cnn(toggle_init=False):
-    return nn.Sequential(
-        layer_init(nn.Conv2d(4, 32, 8, stride=4), toggle_init=toggle_init),
-        nn.ReLU(),
-        layer_init(nn.Conv2d(32, 64, 4, stride=2), toggle_init=toggle_init),
-        nn.ReLU(),
-        layer_init(nn.Conv2d(64, 64, 3, stride=1), toggle_init=toggle_init),
-        nn.ReLU(),
-        nn.Flatten(),
-        layer_init(nn.Linear(64 * 7 * 7, FEATURE_DIM), toggle_init=toggle_init),
-        nn.ReLU(),
-    )
 
 
 def forward_with_preactivations(trunk, x):
@@ -254,56 +240,44 @@ def forward_with_preactivations(trunk, x):
 
 
 class Agent(nn.Module):
-    def __init__(self, envs, shared_trunk=False, orthogonal_init=False):
+    def __init__(self, envs, orthogonal_init=False):
         super().__init__()
-        init = dict(toggle_init=orthogonal_init)
-        self.actor_trunk = nature_cnn(**init)
-        self.critic_trunk = self.actor_trunk if shared_trunk else nature_cnn(**init)
-        self.actor = layer_init(nn.Linear(FEATURE_DIM, envs.single_action_space.n), std=0.01, **init)
-        self.critic = layer_init(nn.Linear(FEATURE_DIM, 1), std=1, **init)
+        self.network = nn.Sequential(
+            layer_init(nn.Conv2d(4, 32, 8, stride=4)),
+            nn.ReLU(),
+            layer_init(nn.Conv2d(32, 64, 4, stride=2)),
+            nn.ReLU(),
+            layer_init(nn.Conv2d(64, 64, 3, stride=1)),
+            nn.ReLU(),
+            nn.Flatten(),
+            layer_init(nn.Linear(64 * 7 * 7, 512)),
+            nn.ReLU(),
+        )
+        self.actor = layer_init(nn.Linear(512, envs.single_action_space.n), std=0.01)
+        self.critic = layer_init(nn.Linear(512, 1), std=1)
+        self.critic_network = copy.deepcopy(self.network)  # the critic's own trunk; self.network is the actor's
+        # drawn afresh: the copy with upstream's orthogonal init, or every layer with PyTorch's default (the authors')
+        for layer in self.critic_network if orthogonal_init else self.modules():
+            if isinstance(layer, (nn.Conv2d, nn.Linear)):
+                layer_init(layer) if orthogonal_init else layer.reset_parameters()
 
     def get_value(self, x):
-        return self.critic(self.critic_trunk(x / 255.0))
+        return self.critic(self.critic_network(x / 255.0))
 
     def get_action_and_value(self, x, action=None):
-        """Upstream's outputs, then the pre-activations of the actor (all, penultimate last) and of the critic
-        (penultimate), for PFO and the metrics."""
-        actor_features, actor_preactivations = forward_with_preactivations(self.actor_trunk, x / 255.0)
-        if self.critic_trunk is self.actor_trunk:
-            critic_features, critic_preactivations = actor_features, actor_preactivations
-        else:
-            critic_features, critic_preactivations = forward_with_preactivations(self.critic_trunk, x / 255.0)
-        probs = Categorical(logits=self.actor(actor_features))
+        hidden, actor_preactivations = forward_with_preactivations(self.network, x / 255.0)
+        critic_hidden, critic_preactivations = forward_with_preactivations(self.critic_network, x / 255.0)
+        self.preactivations = actor_preactivations, critic_preactivations[-1]  # kept for PFO and the metrics
+        logits = self.actor(hidden)
+        probs = Categorical(logits=logits)
         if action is None:
             action = probs.sample()
-        preactivations = {"actor": actor_preactivations, "critic": critic_preactivations[-1]}
-        return action, probs.log_prob(action), probs.entropy(), self.critic(critic_features), preactivations
+        return action, probs.log_prob(action), probs.entropy(), self.critic(critic_hidden)
 
 
-def clip_grad_norm_per_network(agent, max_norm):
-    """Clip the actor's and the critic's gradient norms each at max_norm, as the authors (solve.py, one
-    clip_grad_norm_ per network). A shared trunk makes one network, clipped as a whole as upstream (the authors'
-    shared setting would clip and step the trunk once per network)."""
-    if agent.critic_trunk is agent.actor_trunk:
-        nn.utils.clip_grad_norm_(agent.parameters(), max_norm)
-        return
-    nn.utils.clip_grad_norm_([*agent.actor_trunk.parameters(), *agent.actor.parameters()], max_norm)
-    nn.utils.clip_grad_norm_([*agent.critic_trunk.parameters(), *agent.critic.parameters()], max_norm)
-
-
-def final_logprobs(agent, obs, actions, chunk):
-    """Log-probabilities of the batch's actions under the current policy: the actor only, without gradients,
-    `chunk` samples at a time to bound memory."""
-    with torch.no_grad():
-        logits = [agent.actor(agent.actor_trunk(x / 255.0)) for x in obs.split(chunk)]
-        return Categorical(logits=torch.cat(logits)).log_prob(actions.long())
-
-
-def excess_probability_ratio(new_logprobs, old_logprobs, clip_coef):
-    """The excess ratio as the authors compute it: ratios pi_new / pi_old of the batch's actions (their
-    metrics.compute_models_diff, after the iteration's epochs), the mean of those above 1 + eps over the mean of
-    those below 1 - eps (their plotting notebook); None when either side is empty (they log no mean there)."""
-    return excess_ratio((new_logprobs - old_logprobs).exp(), clip_coef)
+def actor_and_critic(agent):
+    """The two networks the authors train, each a trunk and its head: gradients are clipped per network."""
+    return nn.Sequential(agent.network, agent.actor), nn.Sequential(agent.critic_network, agent.critic)
 
 
 def pfo_features(actor_preactivations, all_layers):
@@ -317,63 +291,35 @@ def pfo_loss(preactivations, old_preactivations):
     return (preactivations - old_preactivations).pow(2).mean(dim=1).mean()
 
 
-def representation_metrics(name, preactivations):
+def actor_after_update(agent, obs, chunk):
+    """The actor's logits and penultimate pre-activations on the whole batch after the epochs, as the authors (their
+    `batch/end/` metrics and compute_models_diff): one forward pass, without gradients, `chunk` samples at a time."""
+    with torch.no_grad():
+        preactivations = torch.cat([forward_with_preactivations(agent.network, x / 255.0)[1][-1] for x in obs.split(chunk)])
+        return agent.actor(preactivations.relu()), preactivations
+
+
+def representation_metrics(prefix, preactivations):
     """Appendix E's ranks, dead units and the norms of one network's features and penultimate pre-activations."""
     features = torch.relu(preactivations)
-    metrics = {f"repr/{name}_{key}": value for key, value in rank_metrics(features).items()}
-    metrics[f"repr/{name}_dead_units"] = dead_units(features, "relu")
-    metrics[f"repr/{name}_feature_norm"] = mean_norm(features)
-    metrics[f"repr/{name}_preactivation_norm"] = mean_norm(preactivations)
+    metrics = {f"{prefix}_{key}": value for key, value in rank_metrics(features).items()}
+    metrics[f"{prefix}_dead_units"] = dead_units(features, "relu")
+    metrics[f"{prefix}_feature_norm"] = mean_norm(features)
+    metrics[f"{prefix}_preactivation_norm"] = mean_norm(preactivations)
     return metrics
 
 
-def collect_capacity_data(envs, agent, steps, seed, device):
-    """The fixed rollout that capacity fits: `steps` agent steps of a freshly initialised agent (Appendix B)."""
-    observations = []
-    obs, _ = envs.reset(seed=seed)
+def collect_capacity_data(agent, env_id, steps, seed, device, **kwargs):
+    """The fixed rollout that capacity fits: `steps` agent steps of a freshly initialised agent in one env (Appendix B)."""
+    envs = make_env(env_id, 1, **kwargs)
+    obs, observations = envs.reset(seed=seed)[0], []
     for _ in range(steps):
         observations.append(torch.from_numpy(obs).to(device))
         with torch.no_grad():
             action = agent.get_action_and_value(observations[-1])[0]
         obs = envs.step(action.cpu().numpy())[0]
+    envs.close()
     return torch.cat(observations)
-
-
-def capacity_loss(agent, target, observations, args):
-    """Capacity loss (Lyle et al. 2022, as the paper's Appendix B): fit a copy of the agent to a random
-    network's outputs on the fixed rollout with the training's optimiser settings (a fresh Adam, same learning
-    rate, eps, minibatch, gradient clipping per network) for one epoch of full minibatches (the authors drop the
-    last partial one), forward KL(target || agent) for the actor, squared error for the critic. Reports the loss
-    of the last minibatch, before its step, as the authors plot it (capacity.py,
-    capacity-checkpoint/last_capacity-epoch/last_capacity-minibatch/loss/*), and the losses on the whole rollout
-    after the fit (`*_after_fit`)."""
-    learner = copy.deepcopy(agent)
-    optimizer = optim.Adam(learner.parameters(), lr=args.learning_rate, eps=args.adam_eps)
-
-    def losses(obs):
-        with torch.no_grad():
-            target_logits = target.actor(target.actor_trunk(obs / 255.0))
-            target_values = target.get_value(obs)
-        logits = learner.actor(learner.actor_trunk(obs / 255.0))
-        kl = (target_logits.softmax(1) * (target_logits.log_softmax(1) - logits.log_softmax(1))).sum(1).mean()
-        return kl, (learner.get_value(obs) - target_values).pow(2).mean()
-
-    full_minibatches = len(observations) // args.minibatch_size * args.minibatch_size
-    inds = torch.randperm(len(observations), device=observations.device)[:full_minibatches]
-    for mb_inds in inds.split(args.minibatch_size):
-        actor_loss, critic_loss = losses(observations[mb_inds])
-        optimizer.zero_grad()
-        (actor_loss + critic_loss).backward()
-        clip_grad_norm_per_network(learner, args.max_grad_norm)
-        optimizer.step()
-    with torch.no_grad():
-        final = [losses(obs) for obs in observations.split(args.minibatch_size)]
-    return {
-        "capacity/actor_loss": actor_loss.item(),
-        "capacity/critic_loss": critic_loss.item(),
-        "capacity/actor_loss_after_fit": float(np.mean([a.item() for a, _ in final])),
-        "capacity/critic_loss_after_fit": float(np.mean([c.item() for _, c in final])),
-    }
 
 
 def check_numbers(args, positive="", non_negative="", probability=""):
@@ -406,7 +352,10 @@ def check_atari_id(env_id):
     """Stop with one line unless env_id is an ALE/<Game>-v5 id, naming the id or the script to use instead."""
     legacy = re.fullmatch(r"(?:ALE/)?(\w+?)(?:NoFrameskip|Deterministic)?-v[045]", env_id)
     if legacy and env_id != f"ALE/{legacy[1]}-v5" and f"ALE/{legacy[1]}-v5" in gym.registry:
-        raise SystemExit(f"error: --env-id {env_id}: use ALE/{legacy[1]}-v5 (the script applies upstream's wrappers)")
+        raise SystemExit(
+            f"error: --env-id {env_id}: use ALE/{legacy[1]}-v5 (the script applies upstream's wrappers; "
+            "with --repeat-action-probability 0 for upstream's v4 settings)"
+        )
     if env_id not in gym.registry:
         close = difflib.get_close_matches(env_id, gym.registry, n=1)
         raise SystemExit(f"error: unknown --env-id {env_id!r}" + (f"; did you mean {close[0]}?" if close else ""))
@@ -467,7 +416,7 @@ if __name__ == "__main__":
     args.batch_size = int(args.num_envs * args.num_steps)
     args.minibatch_size = int(args.batch_size // args.num_minibatches)
     args.num_iterations = args.total_timesteps // (args.frame_skip * args.batch_size)  # --total-timesteps counts frames
-    run_name = f"{args.env_id}__{args.exp_name}__{args.seed}__{int(time.time())}"
+    run_name = f"{args.env_id.replace('/', '-')}__{args.exp_name}__{args.seed}__{int(time.time())}"  # one folder
     if args.track:
         import wandb
 
@@ -504,8 +453,9 @@ if __name__ == "__main__":
     envs = make_env(args.env_id, args.num_envs, **env_kwargs)
     assert isinstance(envs.single_action_space, gym.spaces.Discrete), "only discrete action space is supported"
 
-    agent = Agent(envs, args.shared_trunk, args.layer_init).to(device, memory_format=torch.channels_last)
-    optimizer = optim.Adam(agent.parameters(), lr=args.learning_rate, eps=args.adam_eps, fused=True)  # one kernel a step
+    # channels_last: ~1.45x faster CPU convolutions; a fused Adam: one kernel a step
+    agent = Agent(envs, args.layer_init).to(device, memory_format=torch.channels_last)
+    optimizer = optim.Adam(agent.parameters(), lr=args.learning_rate, eps=args.adam_eps, fused=True)
     if args.compile:
         mode = "reduce-overhead" if device.type == "cuda" else None
         agent.get_value = torch.compile(agent.get_value, mode=mode)
@@ -518,16 +468,14 @@ if __name__ == "__main__":
     rewards = torch.zeros((args.num_steps, args.num_envs)).to(device)
     dones = torch.zeros((args.num_steps, args.num_envs)).to(device)
     values = torch.zeros((args.num_steps, args.num_envs)).to(device)
-    # PFO's targets are the collecting policy's pre-activations, kept from the rollout's forward passes
-    sample_obs = torch.zeros((1,) + envs.single_observation_space.shape, device=device)
-    pfo_width = pfo_features(forward_with_preactivations(agent.actor_trunk, sample_obs)[1], args.pfo_all_layers).shape[1]
-    actor_preactivations = torch.zeros((args.num_steps, args.num_envs, pfo_width)).to(device)
-    critic_preactivations = torch.zeros((args.num_steps, args.num_envs, FEATURE_DIM)).to(device)
+    pfo_width = 32 * 20 * 20 + 64 * 9 * 9 + 64 * 7 * 7 + 512 if args.pfo_all_layers else 512  # the Nature CNN's units
+    actor_preactivations = torch.zeros((args.num_steps, args.num_envs, pfo_width)).to(device)  # PFO's targets
+    critic_preactivations = torch.zeros((args.num_steps, args.num_envs, 512)).to(device)
     if args.capacity_every:
-        capacity_target = Agent(envs, args.shared_trunk, args.layer_init).to(device)  # a fresh network, same class
-        capacity_envs = make_env(args.env_id, 1, **env_kwargs)
-        capacity_obs = collect_capacity_data(capacity_envs, capacity_target, args.capacity_steps, args.seed, device)
-        capacity_envs.close()
+        capacity_target = Agent(envs, args.layer_init).to(device)  # a fresh network, same class
+        capacity_obs = collect_capacity_data(
+            capacity_target, args.env_id, args.capacity_steps, args.seed, device, **env_kwargs
+        )
     host_rewards, host_dones = torch.zeros(rewards.shape), torch.zeros(dones.shape)  # the rollout's, uploaded once
 
     # TRY NOT TO MODIFY: start the game
@@ -557,8 +505,10 @@ if __name__ == "__main__":
                 wandb.log({"videos": wandb.Video(video_path, format="mp4")})
             start_time += time.time() - video_start  # SPS counts training only
         if args.capacity_every and (iteration - 1) % args.capacity_every == 0:
-            for tag, value in capacity_loss(agent, capacity_target, capacity_obs, args).items():
-                writer.add_scalar(tag, value, global_step)
+            networks, targets = actor_and_critic(agent), actor_and_critic(capacity_target)
+            fit = (args.learning_rate, args.adam_eps, args.minibatch_size, args.max_grad_norm, 1 / 255.0)
+            for key, value in capacity_loss(networks, targets, capacity_obs, *fit).items():
+                writer.add_scalar(f"capacity/{key}", value, global_step)
 
         for step in range(0, args.num_steps):
             global_step += args.num_envs * args.frame_skip  # frames, as the authors log (and --total-timesteps)
@@ -567,10 +517,10 @@ if __name__ == "__main__":
 
             # ALGO LOGIC: action logic
             with torch.inference_mode():  # lighter than no_grad for the per-step forward
-                action, logprob, _, value, preactivations = agent.get_action_and_value(next_obs)
+                action, logprob, _, value = agent.get_action_and_value(next_obs)
                 values[step] = value.flatten()
-                actor_preactivations[step] = pfo_features(preactivations["actor"], args.pfo_all_layers)
-                critic_preactivations[step] = preactivations["critic"]
+                actor_preactivations[step] = pfo_features(agent.preactivations[0], args.pfo_all_layers)
+                critic_preactivations[step] = agent.preactivations[1]
             actions[step] = action
             logprobs[step] = logprob
 
@@ -613,8 +563,8 @@ if __name__ == "__main__":
         b_returns = returns.reshape(-1)
         b_values = values.reshape(-1)
         b_actor_preactivations = actor_preactivations.reshape(args.batch_size, pfo_width)
-        metrics = representation_metrics("actor", b_actor_preactivations[:, -FEATURE_DIM:])
-        metrics.update(representation_metrics("critic", critic_preactivations.reshape(args.batch_size, FEATURE_DIM)))
+        metrics = representation_metrics("repr/actor", b_actor_preactivations[:, -512:])  # the rollout's (batch/start/)
+        metrics.update(representation_metrics("repr/critic", critic_preactivations.reshape(args.batch_size, 512)))
 
         # Optimizing the policy and value network
         clipfracs = []
@@ -625,9 +575,7 @@ if __name__ == "__main__":
                 end = start + args.minibatch_size
                 mb_inds = b_inds[start:end]
 
-                _, newlogprob, entropy, newvalue, preactivations = agent.get_action_and_value(
-                    b_obs[mb_inds], b_actions[mb_inds]
-                )
+                _, newlogprob, entropy, newvalue = agent.get_action_and_value(b_obs[mb_inds], b_actions[mb_inds])
                 logratio = newlogprob - b_logprobs[mb_inds]
                 ratio = logratio.exp()
 
@@ -658,12 +606,11 @@ if __name__ == "__main__":
                     v_loss_clipped = (v_clipped - b_returns[mb_inds]) ** 2
                     v_loss_max = torch.max(v_loss_unclipped, v_loss_clipped)
                     v_loss = 0.5 * v_loss_max.mean()
-                else:  # with the default --vf-coef 1: 0.5 * MSE in total, the authors' value loss
+                else:
                     v_loss = 0.5 * ((newvalue - b_returns[mb_inds]) ** 2).mean()
 
                 # PFO: keep the actor's pre-activations near the collecting policy's
-                new_preactivations = pfo_features(preactivations["actor"], args.pfo_all_layers)
-                pfo = pfo_loss(new_preactivations, b_actor_preactivations[mb_inds])
+                pfo = pfo_loss(pfo_features(agent.preactivations[0], args.pfo_all_layers), b_actor_preactivations[mb_inds])
                 pfo_losses.append(pfo.detach())
 
                 entropy_loss = entropy.mean()
@@ -671,15 +618,18 @@ if __name__ == "__main__":
 
                 optimizer.zero_grad()
                 loss.backward()
-                clip_grad_norm_per_network(agent, args.max_grad_norm)
+                for network in actor_and_critic(agent):
+                    nn.utils.clip_grad_norm_(network.parameters(), args.max_grad_norm)
                 optimizer.step()
 
             if args.target_kl is not None and approx_kl > args.target_kl:
                 break
 
-        # the final policy against the rollout policy on the whole batch, as the authors (one more forward pass)
-        b_newlogprobs = final_logprobs(agent, b_obs, b_actions, args.minibatch_size)
-        excess = excess_probability_ratio(b_newlogprobs, b_logprobs, args.clip_coef)
+        # the final policy on the whole batch: the excess ratio, and the actor's repr_after/ (the authors' batch/end/,
+        # what the paper's figures plot; repr/ is the rollout's, before the update)
+        end_logits, end_preactivations = actor_after_update(agent, b_obs, args.minibatch_size)
+        excess = excess_ratio((Categorical(logits=end_logits).log_prob(b_actions) - b_logprobs).exp(), args.clip_coef)
+        metrics.update(representation_metrics("repr_after/actor", end_preactivations))
 
         y_pred, y_true = b_values.cpu().numpy(), b_returns.cpu().numpy()
         var_y = np.var(y_true)
@@ -702,7 +652,7 @@ if __name__ == "__main__":
             writer.add_scalar("pfo/excess_ratio", excess, global_step)
         for tag, value in metrics.items():
             writer.add_scalar(tag, value, global_step)
-        print(progress(global_step, args.total_timesteps, start_time))  # frames/s, as the authors' timers/SPS
+        print(progress(global_step, args.total_timesteps, start_time))
         writer.add_scalar("charts/SPS", int(global_step / (time.time() - start_time)), global_step)
         if diverged:
             break

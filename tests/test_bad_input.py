@@ -64,7 +64,8 @@ CLASSIC_ENVS = [
 ATARI_ENVS = [
     (["--env-id", "ALE/NoSuchGame-v5"], "unknown --env-id"),
     (["--env-id", "ALE/Breakot-v5"], "did you mean ALE/Breakout-v5"),
-    (["--env-id", "BreakoutNoFrameskip-v4"], "use ALE/Breakout-v5"),
+    (["--env-id", "BreakoutNoFrameskip-v4"], "use ALE/Breakout-v5 (the script applies upstream's wrappers; with "),
+    (["--env-id", "PongNoFrameskip-v4"], "with --repeat-action-probability 0 for upstream's v4 settings)"),
     (["--env-id", "Phoenix-v5"], "use ALE/Phoenix-v5"),
     (["--env-id", "CartPole-v1"], "not an Atari game"),
     (["--repeat-action-probability", "1.5"], "--repeat-action-probability must be finite and in [0, 1]"),
@@ -77,7 +78,7 @@ CASES = (
     + [(script, *case) for script in CLASSIC for case in CLASSIC_ENVS]
     + [(script, *case) for script in ATARI for case in ATARI_ENVS]
     + [
-        ("ppo_etf_atari", ["--feature-dim", "3"], "2 <= K <= d"),
+        ("ppo_etf_atari", ["--feature-dim", "3"], "the ETF needs --feature-dim >= 4 actions"),
         ("ppo_etf_atari", ["--metrics-every", "0"], "--metrics-every must be finite and positive"),
         ("ppo_etf_atari", ["--feature-dim", "0"], "--feature-dim must be finite and positive"),
         ("reinforce_etf", ["--epsilon", "1.5"], "--epsilon must be finite and in [0, 1]"),

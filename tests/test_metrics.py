@@ -300,3 +300,52 @@ def test_mean_cosine_reads_minus_one_over_k_minus_one_on_the_vertices(k):
     labels[:100] = 0  # unbalanced counts
     metrics = action_collapse_metrics(3.0 * w.T[labels] + 0.5, labels, w)
     assert metrics["mean_cosine"] == pytest.approx(-1 / (k - 1), abs=1e-5)
+
+
+# --- capacity loss ---------------------------------------------------------------------------------------------------
+
+CAPACITY_KEYS = {"actor_loss", "critic_loss", "actor_loss_after_fit", "critic_loss_after_fit"}
+
+
+def small_actor_and_critic(seed):
+    torch.manual_seed(seed)
+    return (
+        torch.nn.Sequential(torch.nn.Linear(6, 16), torch.nn.ReLU(), torch.nn.Linear(16, 3)),
+        torch.nn.Sequential(torch.nn.Linear(6, 16), torch.nn.ReLU(), torch.nn.Linear(16, 1)),
+    )
+
+
+def test_capacity_loss_is_the_last_minibatch_before_its_step_and_the_fit_after_it():
+    observations = torch.randint(0, 256, (32, 6), dtype=torch.uint8)
+    networks, targets = small_actor_and_critic(1), small_actor_and_critic(0)
+    before = [p.clone() for network in networks for p in network.parameters()]
+    with torch.no_grad():  # one minibatch holds the whole batch: its loss is the untouched copies'
+        x = observations / 255.0
+        target_logits, logits = targets[0](x), networks[0](x)
+        kl = (target_logits.softmax(1) * (target_logits.log_softmax(1) - logits.log_softmax(1))).sum(1).mean()
+        mse = (networks[1](x) - targets[1](x)).pow(2).mean()
+    fitted = metrics_common.capacity_loss(networks, targets, observations, 1e-3, 1e-8, 32, 0.5, 1 / 255)
+    assert set(fitted) == CAPACITY_KEYS
+    # x * (1/255) and x / 255.0 round differently: a relative tolerance
+    assert fitted["actor_loss"] == pytest.approx(kl.item(), rel=1e-5)
+    assert fitted["critic_loss"] == pytest.approx(mse.item(), rel=1e-5)
+    assert fitted["actor_loss_after_fit"] < fitted["actor_loss"] and fitted["critic_loss_after_fit"] < fitted["critic_loss"]
+    after = [p for network in networks for p in network.parameters()]
+    assert all(torch.equal(a, b) for a, b in zip(before, after))  # the networks themselves are not trained
+
+
+def test_capacity_loss_of_a_network_fitting_itself_is_zero():
+    observations = torch.randint(0, 256, (32, 6), dtype=torch.uint8)
+    networks = small_actor_and_critic(0)
+    fitted = metrics_common.capacity_loss(networks, networks, observations, 2.5e-4, 1e-8, 32, 0.5, 1 / 255)
+    assert fitted["actor_loss"] < 1e-7 and fitted["critic_loss"] < 1e-12  # float rounding of identical outputs
+
+
+def test_capacity_loss_fits_full_minibatches_only():
+    observations = torch.randint(0, 256, (40, 6), dtype=torch.uint8)
+    networks, targets = small_actor_and_critic(1), small_actor_and_critic(0)
+    seen = []
+    targets[0].register_forward_hook(lambda module, inputs, output: seen.append(len(inputs[0])))
+    metrics_common.capacity_loss(networks, targets, observations, 1e-3, 1e-8, 16, 0.5, 1 / 255)
+    # the fit: two minibatches of 16, the last 8 samples dropped as the authors do; after it, the whole batch
+    assert seen == [16, 16, 16, 16, 8]

@@ -3,6 +3,7 @@ accounting against hand-stepped games, video recording, an end-to-end run with u
 Ctrl-C/SIGTERM and a diverged loss stopping with one line while keeping the logs and the last finite model."""
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -16,6 +17,9 @@ import torch
 from conftest import ROOT, read_scalars, run_script
 
 from ppo_atari_ale_vector import Agent, GameStatistics, make_env, nonfinite_terms, record_game
+
+sys.path.insert(0, str(ROOT / "scripts"))
+from plot import variant_of  # noqa: E402
 
 SCRIPT = "ppo_atari_ale_vector.py"
 
@@ -111,12 +115,16 @@ def test_end_to_end_run_logs_upstreams_tags_saves_evaluates_and_tracks_offline(t
                         "--save-model", "--eval-episodes", 2, "--capture-video", "--video-interval", 3, "--track",
                         cwd=tmp_path)  # fmt: skip
     assert result.returncode == 0, result.stderr
-    assert "logs: runs/ALE/Breakout-v5__ppo_atari_ale_vector__1__" in result.stdout
+    assert "logs: runs/ALE-Breakout-v5__ppo_atari_ale_vector__1__" in result.stdout
     assert "| step 1024/1024 | ETA 0h00m" in result.stdout  # progress, with CleanRL's `SPS:` first
-    (run_dir,) = (tmp_path / "runs" / "ALE").iterdir()
+    (run_dir,) = (tmp_path / "runs").iterdir()  # one flat folder per run: ALE-Breakout-v5__...
+    env, _, seed, exp = variant_of(run_dir)  # as scripts/plot.py reads the name
+    assert (env, exp, seed) == ("ALE-Breakout-v5", "ppo_atari_ale_vector", 1)
     scalars = read_scalars(run_dir)
     assert UPSTREAM_TAGS | {"eval/episodic_return"} == set(scalars)
     assert len(scalars["eval/episodic_return"]) == 2
+    printed = re.findall(r"^eval_episode=(\d+), episodic_return=(\S+)$", result.stdout, re.MULTILINE)  # as CleanRL
+    assert [(int(i), float(r)) for i, r in printed] == list(enumerate(scalars["eval/episodic_return"]))
     assert len(list((tmp_path / "wandb").rglob("media/videos/*.mp4"))) == 2  # each video logged to W&B
     assert len(scalars["charts/SPS"]) == 4  # one per iteration
     assert all(n >= 100 for n in scalars["charts/episodic_length"])  # full games, not single lives
@@ -139,7 +147,7 @@ def test_a_diverged_run_stops_with_one_line_and_keeps_the_last_finite_model(tmp_
                         "--save-model", "--no-cuda", cwd=tmp_path)  # fmt: skip
     assert result.returncode == 1 and "Traceback" not in result.stderr
     assert result.stderr.strip().splitlines()[-1].startswith("error: training diverged at iteration 1: value_loss")
-    (run_dir,) = (tmp_path / "runs" / "ALE").iterdir()
+    (run_dir,) = (tmp_path / "runs").iterdir()
     assert "losses/value_loss" in read_scalars(run_dir)  # the diverged iteration was logged and flushed
     state = torch.load(run_dir / "ppo_atari_ale_vector.cleanrl_model")
     assert all(torch.isfinite(value).all() for value in state.values())
@@ -159,6 +167,6 @@ def test_a_signal_ends_the_run_with_its_logs_and_model(tmp_path, signum):
         _, stderr = process.communicate(timeout=120)
     assert process.returncode == 1 and "Traceback" not in stderr, stderr
     assert stderr.strip().splitlines()[-1].startswith(f"error: stopped by {signal.Signals(signum).name} at global_step=")
-    (run_dir,) = (tmp_path / "runs" / "ALE").iterdir()
+    (run_dir,) = (tmp_path / "runs").iterdir()
     assert len(read_scalars(run_dir)["charts/SPS"]) >= 1
     assert (run_dir / "ppo_atari_ale_vector.cleanrl_model").exists()

@@ -74,7 +74,7 @@ def test_end_to_end_run_logs_tags_and_saves_model(tmp_path, variant):
     result = run_script(SCRIPT, "--num-envs", 2, "--num-steps", 128, "--total-timesteps", 1024, "--epochs", 1,
                         "--save-model", "--eval-episodes", 1, "--metrics-every", 2, variant, cwd=tmp_path)  # fmt: skip
     assert result.returncode == 0, result.stderr
-    (run_dir,) = (tmp_path / "runs" / "ALE").iterdir()
+    (run_dir,) = (tmp_path / "runs").iterdir()
     scalars = read_scalars(run_dir)
     missing = (UPSTREAM_TAGS | METHOD_TAGS) - set(scalars)
     assert not missing, missing
@@ -102,7 +102,26 @@ def test_compile_gives_the_same_losses(tmp_path):
     for flag in ["--no-compile", "--compile"]:
         result = run_script(SCRIPT, *argv, flag, cwd=tmp_path / flag, timeout=900)
         assert result.returncode == 0, result.stderr
-        (run_dir,) = (tmp_path / flag / "runs" / "ALE").iterdir()
+        (run_dir,) = (tmp_path / flag / "runs").iterdir()
         scalars = read_scalars(run_dir)
         losses.append([scalars[tag][0] for tag in ("losses/value_loss", "losses/policy_loss", "losses/entropy")])
     np.testing.assert_allclose(losses[1], losses[0], rtol=1e-3, atol=1e-5)
+
+
+def test_no_etf_trains_bit_identically_to_the_parent(tmp_path):
+    # same seed, same machine: --no-etf must be the parent script exactly (no extra RNG draw, same kernels), so the
+    # losses and the trained weights are compared for exact equality, not within a tolerance
+    argv = ["--seed", 3, "--num-envs", 2, "--num-steps", 32, "--total-timesteps", 128, "--no-cuda", "--save-model"]
+    runs = {}
+    for script, extra in [("ppo_atari_ale_vector.py", []), (SCRIPT, ["--no-etf"])]:
+        (tmp_path / script).mkdir()
+        result = run_script(script, *argv, "--eval-episodes", 1, *extra, cwd=tmp_path / script)
+        assert result.returncode == 0, result.stderr
+        (run_dir,) = (tmp_path / script / "runs").iterdir()
+        runs[script] = read_scalars(run_dir), torch.load(next(run_dir.glob("*.cleanrl_model")))
+    (parent_scalars, parent_state), (fork_scalars, fork_state) = runs.values()
+    for tag in ("losses/value_loss", "losses/policy_loss", "losses/entropy", "losses/approx_kl", "eval/episodic_return"):
+        assert fork_scalars[tag] == parent_scalars[tag] and len(parent_scalars[tag]) >= 1, tag
+    assert len(parent_scalars["losses/value_loss"]) == 2  # two iterations
+    assert fork_state.keys() == parent_state.keys()
+    assert all(torch.equal(fork_state[key], parent_state[key]) for key in parent_state)

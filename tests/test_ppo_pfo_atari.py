@@ -1,6 +1,6 @@
-"""ppo_pfo_atari.py: the PFO loss, the pre-activations it covers, capacity loss, the authors' PPO settings
-(initialisation, value loss, per-network clipping, frame skip without pooling, frames on the x axis, the excess
-ratio of the final policy), an end-to-end run, Ctrl-C and divergence, bad input."""
+"""ppo_pfo_atari.py: the PFO loss, the pre-activations it covers, the authors' PPO settings (initialisation, value
+loss, per-network clipping, frame skip without pooling, frames on the x axis, the excess ratio and the metrics of the
+final policy), an end-to-end run with capacity loss, Ctrl-C and divergence, bad input. capacity_loss: test_metrics.py."""
 
 import os
 import re
@@ -15,16 +15,15 @@ import torch
 import tyro
 from conftest import ROOT, assert_stops_with_one_line, read_scalars, run_script
 
+from metrics_common import excess_ratio
 from ppo_pfo_atari import (
     PAPER_ENV,
     Agent,
     Args,
-    capacity_loss,
+    actor_after_update,
+    actor_and_critic,
     check_args,
-    clip_grad_norm_per_network,
     collect_capacity_data,
-    excess_probability_ratio,
-    final_logprobs,
     forward_with_preactivations,
     make_env,
     pfo_features,
@@ -39,7 +38,7 @@ def phoenix():
     envs = make_env("ALE/Phoenix-v5", 2, **PAPER_ENV, frameskip=3)
     torch.manual_seed(0)
     agent = Agent(envs)
-    observations = collect_capacity_data(envs, agent, 16, seed=0, device="cpu")  # 32 real frame stacks
+    observations = collect_capacity_data(agent, "ALE/Phoenix-v5", 32, 0, "cpu", **PAPER_ENV, frameskip=3)  # 32 frame stacks
     yield envs, agent, observations
     envs.close()
 
@@ -50,12 +49,13 @@ def test_pfo_is_zero_at_the_start_of_an_update_and_grows_as_the_actor_moves(phoe
     torch.manual_seed(1)
     agent = Agent(envs)
     with torch.no_grad():  # what the rollout stores: the collecting policy's pre-activations
-        old = pfo_features(agent.get_action_and_value(observations)[4]["actor"], all_layers)
+        agent.get_action_and_value(observations)
+        old = pfo_features(agent.preactivations[0], all_layers)
     optimizer = torch.optim.Adam(agent.parameters(), lr=1e-3)
     losses = []
     for _ in range(3):
-        _, logprob, _, _, preactivations = agent.get_action_and_value(observations)
-        loss = pfo_loss(pfo_features(preactivations["actor"], all_layers), old)
+        _, logprob, _, _ = agent.get_action_and_value(observations)
+        loss = pfo_loss(pfo_features(agent.preactivations[0], all_layers), old)
         losses.append(loss.item())
         optimizer.zero_grad()
         (-logprob.mean()).backward()  # move the actor with a policy-gradient-like loss only
@@ -72,57 +72,26 @@ def test_pfo_reduction_is_mean_over_units_then_batch():
 
 def test_all_layers_covers_every_preactivation(phoenix):
     _, agent, observations = phoenix
-    _, preactivations = forward_with_preactivations(agent.actor_trunk, observations / 255.0)
-    relus = sum(isinstance(layer, torch.nn.ReLU) for layer in agent.actor_trunk)
+    _, preactivations = forward_with_preactivations(agent.network, observations / 255.0)
+    relus = sum(isinstance(layer, torch.nn.ReLU) for layer in agent.network)
     assert len(preactivations) == relus == 4
     widths = [p.shape[1] for p in preactivations]
     assert widths == [32 * 20 * 20, 64 * 9 * 9, 64 * 7 * 7, 512]
     assert pfo_features(preactivations, True).shape[1] == sum(widths)
     assert torch.equal(pfo_features(preactivations, False), preactivations[-1])
     # the first conv's pre-activations are its raw outputs, before the ReLU can zero them
-    first_conv = agent.actor_trunk[0](observations / 255.0).flatten(1)
+    first_conv = agent.network[0](observations / 255.0).flatten(1)
     assert torch.equal(preactivations[0], first_conv) and (first_conv < 0).any()
 
 
-def test_shared_trunk_is_one_network(phoenix):
-    envs, _, _ = phoenix
-    agent = Agent(envs, shared_trunk=True)
-    assert agent.critic_trunk is agent.actor_trunk
-    assert sum(p.numel() for p in agent.parameters()) < sum(p.numel() for p in Agent(envs).parameters())
-
-
-def test_capacity_loss_on_a_tiny_budget(phoenix):
-    envs, agent, observations = phoenix
-    args = type("Args", (), {"learning_rate": 2.5e-4, "minibatch_size": 8, "max_grad_norm": 0.5, "adam_eps": 1e-8})
-    torch.manual_seed(2)
-    other = Agent(envs)
-    fitted = capacity_loss(other, agent, observations, args)
-    assert set(fitted) == {
-        "capacity/actor_loss",
-        "capacity/critic_loss",
-        "capacity/actor_loss_after_fit",
-        "capacity/critic_loss_after_fit",
-    }
-    assert all(np.isfinite(v) and v > 0 for v in fitted.values())
-    args.minibatch_size = 32  # one minibatch: its loss is taken before the only step
-    itself = capacity_loss(agent, agent, observations, args)  # a network already equal to its target
-    assert itself["capacity/actor_loss"] < 1e-7 and itself["capacity/critic_loss"] == 0
-
-
-def test_capacity_loss_is_the_last_minibatch_before_its_step(phoenix):
-    envs, target, observations = phoenix
-    torch.manual_seed(4)
-    learner = Agent(envs)
-    with torch.no_grad():  # one minibatch holds the whole rollout: its loss is the untouched learner's
-        target_logits = target.actor(target.actor_trunk(observations / 255.0))
-        logits = learner.actor(learner.actor_trunk(observations / 255.0))
-        kl = (target_logits.softmax(1) * (target_logits.log_softmax(1) - logits.log_softmax(1))).sum(1).mean()
-        mse = (learner.get_value(observations) - target.get_value(observations)).pow(2).mean()
-    args = type("Args", (), {"learning_rate": 1e-3, "minibatch_size": 32, "max_grad_norm": 0.5, "adam_eps": 1e-8})
-    fitted = capacity_loss(learner, target, observations, args)
-    assert fitted["capacity/actor_loss"] == pytest.approx(kl.item(), rel=1e-5)
-    assert fitted["capacity/critic_loss"] == pytest.approx(mse.item(), rel=1e-5)
-    assert fitted["capacity/critic_loss_after_fit"] != fitted["capacity/critic_loss"]  # measured after the step
+def test_the_rollout_keeps_what_pfo_and_the_metrics_need(phoenix):
+    _, agent, observations = phoenix
+    with torch.no_grad():
+        agent.get_action_and_value(observations)
+    actor, critic = agent.preactivations
+    assert len(actor) == 4 and critic.shape == (32, 512)
+    with torch.no_grad():  # the critic's penultimate pre-activations, from its own trunk
+        torch.testing.assert_close(critic, agent.critic_network[:-1](observations / 255.0))
 
 
 def test_end_to_end_run_logs_tags_and_saves_model(tmp_path):
@@ -134,7 +103,7 @@ def test_end_to_end_run_logs_tags_and_saves_model(tmp_path):
         cwd=tmp_path,
     )
     assert result.returncode == 0, result.stderr
-    (run_dir,) = (tmp_path / "runs" / "ALE").iterdir()
+    (run_dir,) = (tmp_path / "runs").iterdir()
     scalars = read_scalars(run_dir)
     expected = {  # no Phoenix game ends in 256 agent steps without life-loss signals: no episodic_return here
         "charts/SPS",
@@ -146,18 +115,22 @@ def test_end_to_end_run_logs_tags_and_saves_model(tmp_path):
         "capacity/actor_loss_after_fit",
         "capacity/critic_loss_after_fit",
     }
-    for network in ("actor", "critic"):
-        for metric in ("effective_rank", "approx_rank", "srank", "feature_rank", "pytorch_rank", "dead_units"):
-            expected.add(f"repr/{network}_{metric}")
-        expected |= {f"repr/{network}_feature_norm", f"repr/{network}_preactivation_norm"}
+    metrics = ("effective_rank", "approx_rank", "srank", "feature_rank", "pytorch_rank", "dead_units")
+    metrics += ("feature_norm", "preactivation_norm")
+    for prefix in ("repr/actor", "repr/critic", "repr_after/actor"):  # the rollout's, and the actor's after the epochs
+        expected |= {f"{prefix}_{metric}" for metric in metrics}
     assert not expected - set(scalars), expected - set(scalars)
+    # after a training iteration the updated actor's features are not the rollout's
+    before, after = scalars["repr/actor_preactivation_norm"], scalars["repr_after/actor_preactivation_norm"]
+    assert len(before) == len(after) == 2 and all(b != a for b, a in zip(before, after))
     assert len(scalars["charts/SPS"]) == 2  # 1536 frames / (2 envs x 128 steps x frame skip 3)
     # the x axis counts frames, as the authors log: 2 envs x 128 steps x 3 frames per iteration
     assert sorted(read_scalars(run_dir, with_steps=True)["charts/SPS"]) == [768, 1536]
     assert len(scalars["capacity/actor_loss"]) == 1  # iterations 1, 3, ...
     assert all(v > 0 for v in scalars["pfo/loss"])
     state = torch.load(run_dir / "ppo_pfo_atari.cleanrl_model")
-    assert "actor_trunk.0.weight" in state and "critic_trunk.0.weight" in state
+    assert "network.0.weight" in state and "critic_network.0.weight" in state
+    assert not torch.equal(state["network.0.weight"], state["critic_network.0.weight"])
     assert len(scalars["eval/episodic_return"]) == 1  # the reloaded model played one full game
 
 
@@ -214,9 +187,9 @@ def test_sigint_finishes_the_iteration_and_keeps_logs_and_model(tmp_path):
     _, stderr = process.communicate(timeout=120)
     lines = stderr.decode().strip().splitlines()
     assert process.returncode == 1, stderr
-    assert re.fullmatch(r"error: stopped by SIGINT at global_step=\d+; logs in runs/ALE/Phoenix-v5__.*", lines[-1])
+    assert re.fullmatch(r"error: stopped by SIGINT at global_step=\d+; logs in runs/ALE-Phoenix-v5__.*", lines[-1])
     assert "SIGINT: stopping after this iteration" in stderr.decode() and "Traceback" not in stderr.decode()
-    (run_dir,) = (tmp_path / "runs" / "ALE").iterdir()
+    (run_dir,) = (tmp_path / "runs").iterdir()
     steps = sorted(read_scalars(run_dir, with_steps=True)["charts/SPS"])
     assert 1 <= len(steps) < 1000 and steps == [192 * (i + 1) for i in range(len(steps))]
     assert int(lines[-1].split("global_step=")[1].split(";")[0]) == steps[-1]
@@ -231,13 +204,13 @@ def test_divergence_stops_with_one_line_after_saving_logs_and_the_last_finite_mo
     lines = result.stderr.strip().splitlines()
     assert result.returncode == 1 and len(lines) == 1, result.stderr
     assert lines[0].startswith("error: training diverged at iteration 1: ") and "not finite" in lines[0]
-    (run_dir,) = (tmp_path / "runs" / "ALE").iterdir()
+    (run_dir,) = (tmp_path / "runs").iterdir()
     assert len(read_scalars(run_dir)["charts/SPS"]) == 1
     state = torch.load(run_dir / "ppo_pfo_atari.cleanrl_model")
     assert all(torch.isfinite(value).all() for value in state.values())
 
 
-# --- issue #11: --pfo-coef 0 is the authors' PPO -------------------------------------------------------------
+# --- --pfo-coef 0 is the authors' PPO ----------------------------------------------------------------------------
 
 
 def help_defaults():
@@ -303,12 +276,11 @@ def test_default_initialisation_is_pytorchs(phoenix):
     assert default.actor.weight.abs().max() <= bound and default.actor.weight.abs().max() > 0.9 * bound
     assert (default.critic.bias != 0).all()
     assert (orthogonal.critic.bias == 0).all()
+    for agent in (default, orthogonal):  # two networks, drawn apart
+        assert not torch.equal(agent.network[0].weight, agent.critic_network[0].weight)
+    conv = orthogonal.critic_network[0].weight.flatten(1)  # upstream's orthogonal draw (gain sqrt(2)), redrawn
+    torch.testing.assert_close(conv @ conv.T, 2 * torch.eye(32), atol=1e-4, rtol=0)
     assert torch.allclose(orthogonal.actor.weight.norm(dim=1), torch.full((envs.single_action_space.n,), 0.01))
-
-
-def set_gradients(agent, actor_value, critic_value):
-    for name, p in agent.named_parameters():
-        p.grad = torch.full_like(p, actor_value if name.startswith("actor") else critic_value)
 
 
 def grad_norm_of(parameters):
@@ -318,16 +290,18 @@ def grad_norm_of(parameters):
 def test_gradients_are_clipped_per_network(phoenix):
     envs, _, _ = phoenix
     agent = Agent(envs)
-    set_gradients(agent, 1.0, 1e-5)  # a large actor gradient and a tiny critic gradient
-    clip_grad_norm_per_network(agent, 0.5)
-    actor = [*agent.actor_trunk.parameters(), *agent.actor.parameters()]
-    critic = [*agent.critic_trunk.parameters(), *agent.critic.parameters()]
-    assert grad_norm_of(actor) == pytest.approx(0.5, rel=1e-4)
-    assert all((p.grad == 1e-5).all() for p in critic)  # not shrunk by the actor's norm, as one clip would
-    shared = Agent(envs, shared_trunk=True)  # one network: clipped as a whole
-    set_gradients(shared, 1.0, 1e-5)
-    clip_grad_norm_per_network(shared, 0.5)
-    assert grad_norm_of(shared.parameters()) == pytest.approx(0.5, rel=1e-4)
+    actor, critic = actor_and_critic(agent)
+    names = {id(p): name for name, p in agent.named_parameters()}
+    assert {names[id(p)].split(".")[0] for p in actor.parameters()} == {"network", "actor"}
+    assert {names[id(p)].split(".")[0] for p in critic.parameters()} == {"critic_network", "critic"}
+    assert len([*actor.parameters(), *critic.parameters()]) == len([*agent.parameters()])
+    for name, p in agent.named_parameters():  # a large actor gradient and a tiny critic gradient
+        p.grad = torch.full_like(p, 1e-5 if name.startswith("critic") else 1.0)
+    for network in actor_and_critic(agent):  # as the training loop clips
+        torch.nn.utils.clip_grad_norm_(network.parameters(), 0.5)
+    assert grad_norm_of(actor.parameters()) == pytest.approx(0.5, rel=1e-4)
+    assert all((p.grad == 1e-5).all() for p in critic.parameters())  # not shrunk by the actor's norm, as one clip would
+    assert "for network in actor_and_critic(agent):" in (ROOT / SCRIPT).read_text()
 
 
 def test_frame_skip_takes_the_last_frame_as_the_authors_env():
@@ -354,17 +328,19 @@ def test_excess_ratio_of_the_final_policy_on_a_hand_made_batch():
     old = torch.log(torch.tensor([0.5, 0.2, 0.4, 0.1, 0.3, 0.25]))
     ratios = torch.tensor([1.5, 2.5, 1.0, 0.5, 0.7, 0.95])  # above 1.1: 1.5, 2.5; below 0.9: 0.5, 0.7
     new = old + torch.log(ratios)
-    assert excess_probability_ratio(new, old, 0.1) == pytest.approx(2.0 / 0.6, rel=1e-5)
+    assert excess_ratio((new - old).exp(), 0.1) == pytest.approx(2.0 / 0.6, rel=1e-5)  # as the script computes it
     # a side left empty: no value, as the authors' logs (the notebook drops steps missing either mean)
-    assert excess_probability_ratio(new[:3], old[:3], 0.1) is None
-    assert excess_probability_ratio(new[3:5], old[3:5], 0.1) is None
-    assert excess_probability_ratio(old, old, 0.1) is None
+    assert excess_ratio((new[:3] - old[:3]).exp(), 0.1) is None
+    assert excess_ratio((new[3:5] - old[3:5]).exp(), 0.1) is None
+    assert excess_ratio((old - old).exp(), 0.1) is None
 
 
-def test_final_logprobs_match_the_policy_in_any_chunking(phoenix):
+def test_the_actor_after_the_update_matches_the_policy_in_any_chunking(phoenix):
     _, agent, observations = phoenix
     actions = torch.arange(len(observations)) % 8
     with torch.no_grad():
         expected = agent.get_action_and_value(observations, actions)[1]
     for chunk in (5, 32):
-        torch.testing.assert_close(final_logprobs(agent, observations, actions, chunk), expected)
+        logits, preactivations = actor_after_update(agent, observations, chunk)
+        torch.testing.assert_close(torch.distributions.Categorical(logits=logits).log_prob(actions), expected)
+        torch.testing.assert_close(preactivations, agent.preactivations[0][-1])
