@@ -25,7 +25,7 @@ GROUPS = {  # group: (tags regex, {run: (script, flags)})
          "no-etf": ("ppo_etf_atari.py", "--env-id ALE/Breakout-v5 --no-etf")},
     ),
     "PFO vs PPO (--pfo-coef 0), ALE/Phoenix-v5, --epochs 8": (
-        r"charts/(episodic_return|SPS)$|repr/actor_(preactivation_norm|feature_norm|approx_rank|effective_rank|dead_units)|pfo/",
+        r"charts/(episodic_return|SPS)$|repr(_after)?/actor_(preactivation_norm|feature_norm|approx_rank|effective_rank|dead_units)|pfo/",
         {"pfo": ("ppo_pfo_atari.py", "--env-id ALE/Phoenix-v5 --epochs 8"),
          "ppo": ("ppo_pfo_atari.py", "--env-id ALE/Phoenix-v5 --epochs 8 --pfo-coef 0")},
     ),

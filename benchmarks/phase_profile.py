@@ -25,7 +25,7 @@ from pathlib import Path
 # (phase, regex searched in "[loop part] file:function > file:function ... | source line of the script"), first wins
 PHASES = {
     "atari": [
-        ("metrics", r":\w*metrics|metrics_common\.py|:excess_probability|:final_logprobs|:capacity_loss"),
+        ("metrics", r":\w*metrics|metrics_common\.py|:actor_after_update"),
         ("env step", r"ale_py/|gymnasium/|atari_wrappers|stable_baselines3/"),
         ("update: backward + optimizer", r"^\[update\].*(_tensor\.py:backward|torch/autograd/|torch/optim/|clip_grad)"),
         ("update: forward + loss", r"^\[update\]"),
