@@ -48,6 +48,42 @@ def test_the_command_keeps_the_venv_python(tmp_path):
         assert (tmp_path / f"out/n={n}/log.txt").read_text() == sys.prefix + "\n"
 
 
+def test_a_leading_python_is_the_interpreter_that_runs_the_sweep(tmp_path):
+    """`python` and `python3` at the start of the command mean sys.executable as it is (a venv's symlink, not
+    resolved), not the first python on PATH."""
+    bin = tmp_path / "bin"
+    bin.mkdir()
+    for name in ("python", "python3"):
+        (bin / name).write_text("#!/bin/sh\necho the python on PATH\n")
+        (bin / name).chmod(0o755)
+    (tmp_path / "job.py").write_text("import sys\nprint(sys.executable)\n")
+    env = dict(os.environ, PATH=f"{bin}{os.pathsep}{os.environ['PATH']}")
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "sweep.py"), "{py} job.py", "--grid", "py=python,python3", "--out", "out"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    for py in ("python", "python3"):
+        assert (tmp_path / f"out/py={py}/log.txt").read_text() == sys.executable + "\n"
+        assert json.loads((tmp_path / f"out/py={py}/status.json").read_text())["command"].startswith(sys.executable + " ")
+    assert sweep.absolute_files("python3.11 -c pass", tmp_path)[0] == "python3.11"  # only the bare names
+
+
+def test_a_failed_line_does_not_land_in_the_progress_bar(tmp_path):
+    """The FAILED line goes to the bar's stream (stderr), the bar cleared back to the line's start before it; on
+    stdout, buffered apart from the bar, it would land anywhere in the bar's line."""
+    (tmp_path / "job.py").write_text("import sys\nsys.exit(int(sys.argv[1]))\n")
+    command = [sys.executable, str(ROOT / "scripts" / "sweep.py"), "python job.py {code}", "--grid", "code=0,3"]
+    result = subprocess.run([*command, "--out", "out", "--workers", "1"], cwd=tmp_path, capture_output=True)  # bytes: \r kept
+    assert result.returncode == 1 and b"FAILED" not in result.stdout
+    (line,) = [line for line in result.stderr.decode().split("\n") if "FAILED" in line]
+    assert line.split("\r")[-1].startswith("FAILED (exit code 3): code=3, log: ")
+    assert "runs:" in line  # the bar was drawn on this line, and cleared
+
+
 BAD_INPUTS = {  # case: (script, arguments, what the one line says)
     "empty values": ("sweep.py", ["x {seed}", "--grid", "seed=", "--out", "out"], "'seed=' is not KEY=V1,V2"),
     "reversed range": ("sweep.py", ["x {seed}", "--grid", "seed=5:1", "--out", "out"], "FIRST <= LAST"),
