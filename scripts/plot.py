@@ -176,7 +176,7 @@ def unfinished(sweep_run, scalars, params, unit):
         if status["returncode"] != 0:
             return f"exit code {status['returncode']}" if status["returncode"] is not None else status.get("error", "died")
     last, total = max((s.steps.max() for s in scalars.values() if len(s.steps)), default=0), budget(params, unit)
-    return f"stopped at {last:,} of {total:,} {unit}" if total and last < total else ""
+    return f"last step {last:,} of {total:,} {unit}" if total and last < total else ""
 
 
 def sweep_run_of(run_dir):

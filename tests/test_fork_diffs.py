@@ -215,8 +215,8 @@ def test_a_cleanrl_checkout_and_a_missing_port(repo, monkeypatch, capsys):
     (note,) = result.err.splitlines()  # one line
     assert note.startswith("note: ppo_classic.py missing") and "cleanrl/ppo.py -> ppo_classic.py" in note
 
+    (checkout / "cleanrl" / "ppo_atari.py").unlink()
     with pytest.raises(SystemExit, match=r"^error: --cleanrl .* has no cleanrl/ppo_atari.py"):
-        (checkout / "cleanrl" / "ppo_atari.py").unlink()
         run(monkeypatch, capsys, "--cleanrl", checkout)
 
 

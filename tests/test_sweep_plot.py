@@ -515,12 +515,12 @@ def test_a_run_counts_when_it_reached_its_own_budget(tmp_path, monkeypatch):
     (tmp_path / "sw" / "variant=etf,seed=4" / "status.json").unlink()  # killed with the sweep: no status
     runs = plot.collect([tmp_path / "sw"])["CartPole-v1"]["variant=etf"]
     why = {run.seed: run.unfinished for run in runs}
-    assert why == {1: "", 2: "", 3: "exit code 1", 4: "stopped at 4,950 of 5,000 agent steps", 5: "exit code 1", 6: ""}
+    assert why == {1: "", 2: "", 3: "exit code 1", 4: "last step 4,950 of 5,000 agent steps", 5: "exit code 1", 6: ""}
     table = plot.table({"CartPole-v1": {"variant=etf": runs}})
     assert "| CartPole-v1 | variant=etf | 3 | 3.00 [" in table  # seeds 1, 2, 6: their scores are their seeds
     left_out = table.split("Unfinished runs, left out of the table and the figures (not seeds of the result):\n")[1]
     assert left_out.startswith("- CartPole-v1 variant=etf seed 3: exit code 1 (")
-    assert "- CartPole-v1 variant=etf seed 4: stopped at 4,950 of 5,000 agent steps (" in left_out
+    assert "- CartPole-v1 variant=etf seed 4: last step 4,950 of 5,000 agent steps (" in left_out
     assert "seed 1:" not in table and "seed 2:" not in table
 
     monkeypatch.setattr(sys, "argv", ["plot.py", str(tmp_path / "sw"), "--out", str(tmp_path / "out")])
@@ -536,7 +536,7 @@ def test_stopped_run_of_a_script_that_counts_frames(tmp_path):
         scalars = {"charts/SPS": [(step, 1.0) for step in range(192, last + 1, 192)]}
         write_run(tmp_path / "runs" / "ALE" / f"Breakout-v5__ppo_pfo_atari__{seed}__0", scalars, params=params)
     runs = plot.collect([tmp_path / "runs"])["ALE/Breakout-v5"]["ppo_pfo_atari"]  # the env id with its ALE/
-    assert {run.seed: run.unfinished for run in runs} == {1: "", 2: "stopped at 192 of 384 frames"}
+    assert {run.seed: run.unfinished for run in runs} == {1: "", 2: "last step 192 of 384 frames"}
 
 
 def test_game_of_an_env_id():
