@@ -185,10 +185,10 @@ def sweep_run_of(run_dir):
 
 
 def variant_of(run_dir):
-    """(env, variant label, seed, exp_name) of a run directory. Its run name is its path below the nearest runs/
-    folder (CleanRL's f"runs/{run_name}"): an env id with a "/", ALE/Breakout-v5, makes a folder ALE/ there."""
-    runs = next((p for p in run_dir.parents if p.name == "runs"), run_dir.parent)
-    match = RUN_NAME.fullmatch(run_dir.relative_to(runs).as_posix())
+    """(env, variant label, seed, exp_name) of a run directory. Its run name is its folder's name, or in
+    runs/<namespace>/ its path below runs/ (CleanRL's f"runs/{run_name}": ALE/Breakout-v5 makes a folder ALE/)."""
+    in_namespace = run_dir.parent.parent.name == "runs" and run_dir.parent.name != "runs"
+    match = RUN_NAME.fullmatch(f"{run_dir.parent.name}/{run_dir.name}" if in_namespace else run_dir.name)
     env, exp, seed = (match["env"], match["exp"], int(match["seed"])) if match else ("?", run_dir.name, 0)
     variant = exp
     sweep_run = sweep_run_of(run_dir)
