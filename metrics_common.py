@@ -143,10 +143,15 @@ def action_collapse_metrics(features: torch.Tensor, labels: torch.Tensor, weight
       equinorm_means   std_k ||m_k|| / mean_k ||m_k||                     (NC2, norms)
       equinorm_weights std_k ||w_k|| / mean_k ||w_k||                     (NC2, norms of W's columns)
       mean_cosine      mean_{k<l} cos(m_k, m_l), -1/(K'-1) at collapse     (NC2, angles, signed)
-      equiangularity   mean_{k<l} |cos(m_k, m_l) + 1/(K'-1)|            (NC2, angles)
+      equiangularity   mean_{k<l} |cos(m_k, m_l) + 1/(K'-1)|            (NC2, angles: the cosines' distance
+                       from the simplex's; Papyan et al.'s "maximal-angle equiangularity", Avg |cos + 1/(C-1)|)
+      equiangularity_std  std_{k<l} cos(m_k, m_l)                         (NC2, angles: how unequal the angles
+                       are, whatever their value; Papyan et al.'s "equiangularity", Std cos; population sd over the
+                       K'(K'-1)/2 pairs, so the single pair of K' = 2 gives 0)
       self_duality     || W'/||W'||_F - M/||M||_F ||_F^2                 (NC3, Papyan's squared distance)
     with M = [m_k], W' = [w_k]. NC1 uses K' because absent actions have no mean; with K' in Sigma_B too it
-    cancels (nc1 = tr(Sigma_W (M M^T)^+)), so never-chosen actions do not rescale it.
+    cancels (nc1 = tr(Sigma_W (M M^T)^+)), so never-chosen actions do not rescale it. The two angle measures are 0
+    together: the m_k sum to 0, so equal cosines can only be -1/(K'-1) (with equal norms); they differ in scale.
     Equiangularity targets -1/(K'-1): a simplex ETF's columns sqrt(K/(K-1)) U (e_k - 1/K), centred over K'
     of them, are sqrt(K/(K-1)) U (e_k - 1_S/K'), a K'-simplex ETF.
     Also returned: `nonfinite_fraction` (the only key when H is not finite), `present_classes` K' and
@@ -180,6 +185,7 @@ def action_collapse_metrics(features: torch.Tensor, labels: torch.Tensor, weight
         "equinorm_means": m_norms.std() / m_norms.mean(),
         "mean_cosine": cos.mean(),
         "equiangularity": (cos + 1.0 / (k - 1)).abs().mean(),
+        "equiangularity_std": cos.std(correction=0),
         "self_duality": ((w / w.norm().clamp_min(1e-12) - m / m.norm()) ** 2).sum(),
     }
     svd = _svd_or_skip(lambda a: torch.linalg.svd(a, full_matrices=False), m, "nc1")

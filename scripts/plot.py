@@ -2,11 +2,19 @@
 
     python scripts/plot.py sweeps/classic_ppo --out docs/classic_ppo
     python scripts/plot.py sweeps/reinforce_etf --out docs/reinforce_etf --threshold 195
+    python scripts/plot.py runs_upstream runs --out docs/breakout --same-game
 
 Finds every TensorBoard run below the given folders. Runs are grouped into variants: by their sweep
 folder's name without its seed (scripts/sweep.py), or else by env id and exp_name from CleanRL's run
-name {env_id}__{exp_name}__{seed}__{time}; the x axis is named after what the run's script counts (X_UNITS,
-from the exp_name). Writes, per environment:
+name {env_id}__{exp_name}__{seed}__{time} (its path below runs/: ALE/Breakout-v5__... for an id with a "/");
+the x axis is named after what the run's script counts (X_UNITS, from the exp_name). With --same-game, Atari
+runs are grouped by game rather than env id (ALE/Breakout-v5, ALE-Breakout-v5, BreakoutNoFrameskip-v4 and
+BreakoutDeterministic-v4 are Breakout), each variant labelled with its env id (env=...) unless it names one.
+Only finished runs count: a run is finished unless its sweep's status.json gives an exit code other than 0 or
+its last logged step is short of the budget its "hyperparameters" text sets (see `budget`: PPO's num_iterations
+x batch_size, x frame_skip where it counts frames; DrQ-v2's num_train_frames; else total_timesteps); a run with
+neither counts as finished. Unfinished runs (stopped, crashed, still running) are listed under the table, and
+are in no figure, mean or score. Writes, per environment (or game):
   returns_<env>.png   episodic return against steps: mean over seeds, shaded min-max band, both drawn only
                       where every run of the variant has a value; a panel for evaluation returns
                       (eval/episodic_return) where runs log them; a panel against wall-clock time
@@ -16,7 +24,8 @@ from the exp_name). Writes, per environment:
   <figure>.csv        beside each figure, its data in tidy form: run, variant, seed, step, tag, value, at most
                       100 evenly spaced points per run and tag (tag wall_clock_s: the seconds since the run's
                       first event at each episodic return);
-and table.md, over each variant's finished runs (a run that stopped short of its variant's longest is left out):
+The legends name each variant by the parts of its label that tell the figure's variants apart (etf, no-etf
+rather than env=CartPole-v1,variant=etf). And table.md, over each variant's finished runs:
 the average episodic return over the last 10% of training (one score per run) as an interquartile mean (IQM)
 with a 95% confidence interval and as mean ± sd; the same over the first 10% (mean ± sd) and for the evaluation
 return over the last 10% where runs log one; the final steps per second; with --threshold T, the steps to T (the
@@ -40,6 +49,7 @@ drawn with replacement (rliable's stratified bootstrap, one stratum per variant 
 import argparse
 import csv
 import itertools
+import json
 import math
 import re
 import sys
@@ -57,14 +67,15 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 
 # What each training script's global_step (the logs' x axis) counts, by the start of the run's exp_name (the
 # script's name unless --exp-name says otherwise; the experiments/ scripts keep the prefix). Other runs: "steps".
+# The first prefix that matches counts.
 X_UNITS = {
-    "ppo_etf_classic": "agent steps",
-    "reinforce": "agent steps",  # reinforce_etf.py; experiments/reinforce_etf.sh names its runs reinforce_eps*
-    "ppo_etf_atari": "agent steps",
-    "ppo_atari_ale_vector": "agent steps",
     "ppo_pfo_atari": "frames",  # global_step += num_envs * frame_skip, as the authors log
+    "ppo": "agent steps",  # ppo_classic, ppo_etf_classic, ppo_atari_ale_vector, ppo_etf_atari, CleanRL's ppo*.py
+    "reinforce": "agent steps",  # reinforce_etf.py; experiments/reinforce_etf.sh names its runs reinforce_eps*
     "drqv2": "frames",  # drqv2_reset_rule.py logs global_frame = global_step * action_repeat
 }
+# Atari ids, by their game (--same-game): ALE/<game>-v5 (ALE-<game>-v5 in a sweep's folder), <game>NoFrameskip-v4, ...
+ATARI_ID = re.compile(r"ALE[/-](?P<ale>.+)-v\d+|(?P<gym>.+?)(NoFrameskip|Deterministic)-v\d+")
 RUN_NAME = re.compile(r"(?P<env>.+?)__(?P<exp>.+?)__(?P<seed>\d+)__\d+")
 METRIC_PREFIXES = ("collapse/", "repr/", "pfo/", "capacity/", "reset/")
 TRAIN, EVAL = "charts/episodic_return", "eval/episodic_return"
@@ -73,6 +84,7 @@ CSV_POINTS = 100  # at most this many rows per run and tag in a figure's CSV
 BOOTSTRAP_RESAMPLES, BOOTSTRAP_SEED = 2000, 0
 CLEANRL_EPISODES = 100  # openrlbenchmark.rlops' metric_last_n_average_window, which made CleanRL's tables
 REFERENCE = "DrQ-v2 (published)"
+HYPERPARAMETERS = "hyperparameters/text_summary"  # CleanRL's writer.add_text("hyperparameters", ...)
 
 
 class Parser(argparse.ArgumentParser):
@@ -116,10 +128,12 @@ class Run:
     seed: int
     unit: str  # what its steps count
     scalars: dict  # {tag: Series}
+    unfinished: str = ""  # why the run did not reach its budget ("" when it did, or when nothing says it did not)
 
 
-def read_run(run_dir):
-    """{tag: Series} of one TensorBoard run directory."""
+def read_events(run_dir):
+    """({tag: Series}, {hyperparameter: value as text}) of one TensorBoard run directory; the hyperparameters from
+    CleanRL's "hyperparameters" text (a |param|value| table), {} without one."""
     accumulator = EventAccumulator(str(run_dir), size_guidance={"scalars": 0})
     accumulator.Reload()
     start = accumulator.FirstEventTimestamp()  # written when the run's SummaryWriter is made
@@ -128,15 +142,56 @@ def read_run(run_dir):
         events = accumulator.Scalars(tag)
         steps, values, wall = (np.array(column) for column in zip(*((e.step, e.value, e.wall_time) for e in events)))
         scalars[tag] = Series(steps, values, wall - start)
-    return scalars
+    params = {}
+    if HYPERPARAMETERS in accumulator.Tags()["tensors"]:
+        text = accumulator.Tensors(HYPERPARAMETERS)[0].tensor_proto.string_val[0].decode()
+        params = dict(re.findall(r"^\|([^|]+)\|(.*)\|$", text, re.MULTILINE))
+    return scalars, params
+
+
+def read_run(run_dir):
+    """{tag: Series} of one TensorBoard run directory."""
+    return read_events(run_dir)[0]
+
+
+def budget(params, unit):
+    """The last step that a complete run logs, in its unit, from its hyperparameters; None if they do not say.
+    PPO (CleanRL's, ours): num_iterations whole batches of batch_size agent steps, times frame_skip where the run
+    counts frames (ppo_pfo_atari.py); drqv2_reset_rule.py: num_train_frames // action_repeat agent steps, logged in
+    frames; otherwise total_timesteps (reinforce_etf.py goes on to the end of a batch of episodes past it)."""
+    value = {key: int(text) for key, text in params.items() if text.isdigit()}.get
+    if value("num_train_frames"):
+        return value("num_train_frames") // value("action_repeat", 1) * value("action_repeat", 1)
+    if value("num_iterations") and value("batch_size"):
+        return value("num_iterations") * value("batch_size") * (value("frame_skip", 1) if unit == "frames" else 1)
+    return value("total_timesteps")
+
+
+def unfinished(sweep_run, scalars, params, unit):
+    """Why a run is unfinished: its sweep's status.json gives an exit code other than 0, or it logged nothing at
+    its budget (stopped, crashed or still running); "" otherwise."""
+    status = sweep_run / "status.json" if sweep_run else None
+    if status and status.exists():
+        status = json.loads(status.read_text())
+        if status["returncode"] != 0:
+            return f"exit code {status['returncode']}" if status["returncode"] is not None else status.get("error", "died")
+    last, total = max((s.steps.max() for s in scalars.values() if len(s.steps)), default=0), budget(params, unit)
+    return f"last step {last:,} of {total:,} {unit}" if total and last < total else ""
+
+
+def sweep_run_of(run_dir):
+    """The sweep's folder of the run (scripts/sweep.py writes its log.txt when the run starts), or None."""
+    return next((p for p in run_dir.parents if (p / "log.txt").exists()), None)
 
 
 def variant_of(run_dir):
-    """(env, variant label, seed, exp_name) of a run directory."""
-    match = RUN_NAME.fullmatch(run_dir.name)
+    """(env, variant label, seed, exp_name) of a run directory. Its run name is its folder's name, or in
+    runs/<namespace>/ its path below runs/ (CleanRL's f"runs/{run_name}": ALE/Breakout-v5 makes a folder ALE/)."""
+    in_namespace = run_dir.parent.parent.name == "runs" and run_dir.parent.name != "runs"
+    match = RUN_NAME.fullmatch(f"{run_dir.parent.name}/{run_dir.name}" if in_namespace else run_dir.name)
     env, exp, seed = (match["env"], match["exp"], int(match["seed"])) if match else ("?", run_dir.name, 0)
     variant = exp
-    sweep_run = next((p for p in run_dir.parents if (p / "log.txt").exists()), None)  # written when a run starts
+    sweep_run = sweep_run_of(run_dir)
     if sweep_run is not None:
         variant = ",".join(part for part in sweep_run.name.split(",") if not part.startswith("seed="))
     return env, variant, seed, exp
@@ -146,14 +201,26 @@ def x_unit(exp):
     return next((unit for prefix, unit in X_UNITS.items() if exp.startswith(prefix)), "steps")
 
 
-def collect(folders, pattern=""):
-    """{env: {variant: [Run]}} for every run below `folders` whose variant matches the regex `pattern`."""
+def game(env):
+    """The game an Atari id names (Breakout for ALE/Breakout-v5 and BreakoutNoFrameskip-v4); other ids as they are."""
+    match = ATARI_ID.fullmatch(env)
+    return (match["ale"] or match["gym"]) if match else env
+
+
+def collect(folders, pattern="", same_game=False):
+    """{env: {variant: [Run]}} for every run below `folders` whose variant matches the regex `pattern`; with
+    `same_game`, {game: {variant: [Run]}}, each variant labelled with its env id unless it names one already."""
     runs = defaultdict(lambda: defaultdict(list))
     run_dirs = sorted({event.parent for folder in folders for event in Path(folder).rglob("events.out.tfevents.*")})
     for run_dir in run_dirs:
         env, variant, seed, exp = variant_of(run_dir)
-        if re.search(pattern, variant):
-            runs[env][variant].append(Run(str(run_dir), variant, seed, x_unit(exp), read_run(run_dir)))
+        if not re.search(pattern, variant):
+            continue
+        if same_game and not any(part.startswith("env=") for part in variant.split(",")):
+            variant = f"env={env},{variant}"
+        scalars, params = read_events(run_dir)
+        why = unfinished(sweep_run_of(run_dir), scalars, params, x_unit(exp))
+        runs[game(env) if same_game else env][variant].append(Run(str(run_dir), variant, seed, x_unit(exp), scalars, why))
     return runs
 
 
@@ -221,6 +288,21 @@ def plot_reference(ax, reference, last):
     ax.plot(shown, mean, color="black", linewidth=1.2, label=f"{REFERENCE} (n={len(series)})")
 
 
+def legend_labels(variants):
+    """{variant: its legend label}: of the variant's comma-separated parts (key=value from a sweep's folder, or a
+    bare name), only those that tell the figure's variants apart (its env is the same in all); the value alone when
+    one key does (etf, no-etf). A figure of one variant: its parts but the env."""
+    parsed = {v: dict(part.split("=", 1) if "=" in part else ("", part) for part in v.split(",")) for v in variants}
+    keys = list(dict.fromkeys(key for parts in parsed.values() for key in parts))
+    shown = [key for key in keys if len({parts.get(key) for parts in parsed.values()}) > 1]
+    shown = shown or [key for key in keys if key != "env"]
+    named = len(shown) > 1  # several keys: key=value, so that 0.1 says what it is
+    return {
+        v: ", ".join(f"{key}={value}" if key and named else value for key, value in parts.items() if key in shown) or v
+        for v, parts in parsed.items()
+    }
+
+
 def colours(variants):
     """One colour per variant, the same in every panel (a variant with no data in a panel keeps its colour)."""
     return {variant: f"C{i % 10}" for i, variant in enumerate(sorted(variants))}
@@ -271,18 +353,19 @@ def returns_figure(env, variants, path, reference=()):
         divisor, unit = clock(max(run.scalars[TRAIN].wall.max(initial=0) for run in runs if TRAIN in run.scalars))
         xlabel = f"wall-clock {unit} since the run's start"
         panels.append((TRAIN, "episodic return by wall-clock time", xlabel, lambda series: series.wall / divisor))
-    fig, axes = plt.subplots(1, len(panels), figsize=(6.4 * len(panels), 4.0), squeeze=False)
-    colour = colours(variants)
+    # constrained layout: the titles, labels and the suptitle fit in the figure whatever their length
+    fig, axes = plt.subplots(1, len(panels), figsize=(6.4 * len(panels), 4.2), squeeze=False, layout="constrained")
+    colour, label = colours(variants), legend_labels(variants)
     for ax, (tag, title, xlabel, x) in zip(axes.flat, panels):
         if reference and tag == EVAL:
             plot_reference(ax, reference, max(run.scalars[EVAL].steps.max() for run in runs if EVAL in run.scalars))
         for variant, runs in sorted(variants.items()):
-            plot_band(ax, runs, tag, variant, colour[variant], x)
+            plot_band(ax, runs, tag, label[variant], colour[variant], x)
             mark_resets(ax, runs, colour[variant], x)
-        ax.set(title=f"{env}: {title} (mean, min-max over seeds)", xlabel=xlabel, ylabel="return")
+        ax.set(title=title, xlabel=xlabel, ylabel="return")
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
-    fig.tight_layout()
+    fig.suptitle(f"{env}: mean and min-max over seeds")
     fig.savefig(path, dpi=120)
     plt.close(fig)
     columns = [(t, t, "values") for t in tags] + [("wall_clock_s", TRAIN, "wall")]
@@ -295,13 +378,13 @@ def metrics_figure(env, variants, path, pattern=""):
     tags = sorted(t for t in tags if re.search(pattern, t))
     if not tags:
         return False
-    cols = 4
+    cols = min(4, len(tags))
     rows = math.ceil(len(tags) / cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(4 * cols, 2.8 * rows), squeeze=False)
-    colour = colours(variants)
+    fig, axes = plt.subplots(rows, cols, figsize=(4 * cols, 2.8 * rows + 0.6), squeeze=False, layout="constrained")
+    colour, label = colours(variants), legend_labels(variants)
     for ax, tag in zip(axes.flat, tags):
         for variant, runs in sorted(variants.items()):
-            plot_band(ax, runs, tag, variant, colour[variant])
+            plot_band(ax, runs, tag, label[variant], colour[variant])
         ax.set_title(tag, fontsize=10)
         if tag.endswith("grad_norm"):  # spans orders of magnitude and reaches 0 (a collapsed or saturated actor)
             ax.set_yscale("symlog", linthresh=1e-8)
@@ -312,9 +395,8 @@ def metrics_figure(env, variants, path, pattern=""):
         ax.axis("off")
     legend = {label: h for ax in axes.flat for h, label in zip(*ax.get_legend_handles_labels())}  # every variant
     labels, handles = list(legend), list(legend.values())
-    fig.legend(handles, labels, loc="lower center", ncol=max(1, len(labels)), fontsize=10)
+    fig.legend(handles, labels, loc="outside lower center", ncol=max(1, min(len(labels), cols)), fontsize=10)
     fig.suptitle(f"{env}: per-iteration metrics (mean, min-max over seeds)")
-    fig.tight_layout(rect=(0, 0.04, 1, 1))
     fig.savefig(path, dpi=100)
     plt.close(fig)
     write_csv(path.with_suffix(".csv"), variants, [(t, t, "values") for t in tags])
@@ -385,11 +467,14 @@ def scores(runs, start, stop, tag=TRAIN):
 
 
 def finished(runs):
-    """The runs that logged SPS up to their variant's last step; 2% of slack for budgets that end on a whole batch
-    of episodes (REINFORCE)."""
-    runs = [run for run in runs if "charts/SPS" in run.scalars]
-    last = max((run.scalars["charts/SPS"].steps[-1] for run in runs), default=0)
-    return [run for run in runs if run.scalars["charts/SPS"].steps[-1] >= 0.98 * last]
+    """The runs that reached their own budget (Run.unfinished)."""
+    return [run for run in runs if not run.unfinished]
+
+
+def finished_only(runs_by_env):
+    """{env: {variant: [finished Run]}}, the variants left with none dropped."""
+    kept = {env: {variant: finished(runs) for variant, runs in variants.items()} for env, variants in runs_by_env.items()}
+    return {env: {v: runs for v, runs in variants.items() if runs} for env, variants in kept.items()}
 
 
 def row(cells):
@@ -399,16 +484,17 @@ def row(cells):
 def table(runs_by_env, last_fraction=0.1, threshold=None, cleanrl=False):
     """The markdown table of the module's docstring, with its notes and the P(X > Y) comparisons."""
     last, first = f"last {last_fraction:.0%}", f"first {last_fraction:.0%}"
-    with_eval = any(EVAL in run.scalars for v in runs_by_env.values() for runs in v.values() for run in runs)
+    with_eval = any(EVAL in run.scalars for v in runs_by_env.values() for runs in v.values() for run in finished(runs))
     header = ["env", "variant", "runs", f"return, {last}: IQM [95% CI]", "mean ± sd", f"return, {first}: mean ± sd"]
     header += [f"eval return, {last}: IQM [95% CI]", "mean ± sd"] if with_eval else []
     header += [f"steps to {threshold:g}: mean ± sd", f"reached {threshold:g}"] if threshold is not None else []
     header += [f"return, last {CLEANRL_EPISODES} episodes: mean ± sd (ddof=0), as CleanRL"] if cleanrl else []
     lines = [row(header + ["steps", "SPS"]), row(["---"] * (len(header) + 2))]
-    comparisons = []
+    comparisons, left_out = [], []
     for env, variants in sorted(runs_by_env.items()):
         final = {}
         for variant, runs in sorted(variants.items()):
+            left_out += [f"{env} {variant} seed {run.seed}: {run.unfinished} ({run.path})" for run in runs if run.unfinished]
             runs = finished(runs)
             final[variant] = scores(runs, 1 - last_fraction, 1)
             cells = [env, variant, len(final[variant]), with_ci(iqm, final[variant]), mean_sd(final[variant])]
@@ -421,14 +507,15 @@ def table(runs_by_env, last_fraction=0.1, threshold=None, cleanrl=False):
                 cells += [mean_sd(reached, ",.0f") if reached else "never", f"{len(reached)}/{len(runs)}"]
             if cleanrl:
                 cells.append(mean_sd([s for s in map(last_episodes, runs) if s is not None], ddof=0))
-            sps = [run.scalars["charts/SPS"] for run in runs]
+            sps = [run.scalars["charts/SPS"] for run in runs if "charts/SPS" in run.scalars]
             cells += [max(s.steps[-1] for s in sps), f"{np.mean([s.values[-1] for s in sps]):.0f}"] if sps else ["?"] * 2
             lines.append(row(cells))
         for x, y in itertools.combinations(sorted(final), 2):
             comparisons.append(row([env, x, y, with_ci(probability_of_improvement, final[x], final[y])]))
     lines += [
         "",
-        f"runs: the finished runs with an episode in the {last} of training; IQM: interquartile mean over them, "
+        f"runs: the finished runs (those that reached their budget) with an episode in the {last} of training; "
+        "IQM: interquartile mean over them, "
         f"[95% CI]: percentile bootstrap ({BOOTSTRAP_RESAMPLES} resamples of the runs, rng seed {BOOTSTRAP_SEED}); "
         "sd: sample standard deviation over runs (ddof=1); steps: the longest run's last step; SPS: mean final "
         "steps per second." + (f" steps to {threshold:g}: over the runs that reach it." if threshold is not None else ""),
@@ -438,6 +525,9 @@ def table(runs_by_env, last_fraction=0.1, threshold=None, cleanrl=False):
             f" As CleanRL: per finished run, the mean of its last {CLEANRL_EPISODES} episodic returns; mean ± population "
             "sd (ddof=0) over the runs, as openrlbenchmark.rlops computes CleanRL's published tables."
         )
+    if left_out:
+        lines += ["", "Unfinished runs, left out of the table and the figures (not seeds of the result):"]
+        lines += [f"- {run}" for run in left_out]
     if comparisons:
         lines += ["", row(["env", "X", "Y", f"P(X > Y), return over the {last} [95% CI]"]), row(["---"] * 4)]
         lines += comparisons
@@ -461,10 +551,15 @@ def main():
     parser.add_argument(
         "--reference", type=Path, help="a folder of DrQ-v2's published curves (CSV), e.g. docs/reference/drqv2"
     )
+    parser.add_argument(
+        "--same-game",
+        action="store_true",
+        help="group Atari runs by game, e.g. BreakoutNoFrameskip-v4 and ALE/Breakout-v5 in one figure and table",
+    )
     args = parser.parse_args()
     check_args(args)
     reference = read_reference(args.reference) if args.reference else {}
-    runs = collect(args.folders, args.variants)
+    runs = collect(args.folders, args.variants, args.same_game)
     if not runs:
         raise SystemExit(f"error: no TensorBoard runs below {', '.join(map(str, args.folders))}")
     if reference and not reference.keys() & runs.keys():
@@ -473,7 +568,7 @@ def main():
             file=sys.stderr,
         )
     args.out.mkdir(parents=True, exist_ok=True)
-    for env, variants in runs.items():
+    for env, variants in finished_only(runs).items():
         name = env.replace("/", "-")
         published = reference.get(env, ()) if x_label(variants) == "frames" else ()  # the published curves' unit
         returns_figure(env, variants, args.out / f"returns_{name}.png", published)

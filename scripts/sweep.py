@@ -10,12 +10,14 @@ grid key (or a grid key the command does not use) is refused.
 
 Each run gets a folder out/<name> (name from its grid values, e.g. env=CartPole-v1,variant=etf,seed=1; a "/"
 in a value becomes "-") and runs there, so its TensorBoard directory is out/<name>/runs/<run_name>; an argument
-of the command that names an existing file (the script) is made absolute. The run's output goes to
-out/<name>/log.txt and its outcome to out/<name>/status.json (exit code, seconds, TensorBoard directory; for a
-job that died, the exit code is null and "error" says why). A second call skips the runs whose status says exit
-code 0, so an interrupted sweep resumes; failed runs are reported with their exit code and log, make the sweep
-exit non-zero, and are rerun by the next call in an emptied folder (the failed attempt's runs/ is removed, so
-that plot.py does not take it for another seed).
+of the command that names an existing file (the script) is made absolute, and a leading `python` or `python3`
+means the interpreter that runs sweep.py (sys.executable as it is, e.g. a venv's bin/python), not the first one
+on PATH. The run's output goes to out/<name>/log.txt and its outcome to out/<name>/status.json (exit code,
+seconds, TensorBoard directory; for a job that died, the exit code is null and "error" says why). A second call
+skips the runs whose status says exit code 0, so an interrupted sweep resumes; failed runs are reported with
+their exit code and log (on stderr, the progress bar's stream), make the sweep exit non-zero, and are rerun by
+the next call in an emptied folder (the failed attempt's runs/ is removed, so that plot.py does not take it for
+another seed).
 
 --executor local (default) runs at most --workers processes at once on this machine. --executor slurm submits
 the grid as ONE SLURM job array through submitit (--partition, --timeout-min, --cpus-per-task, --gpus-per-node,
@@ -93,12 +95,16 @@ def expand_grid(template, axes):
 
 
 def absolute_files(command, base):
-    """Arguments that name an existing file relative to `base` become absolute, so a run can start elsewhere;
-    symlinks are kept (a venv's bin/python is a symlink to the base interpreter, which lacks the venv's packages)."""
+    """The command's arguments: a leading `python` or `python3` becomes sys.executable (the runs get this sweep's
+    packages, not those of the first python on PATH) and arguments that name an existing file relative to `base`
+    become absolute, so a run can start elsewhere. Symlinks are kept, never resolved: a venv's bin/python is a
+    symlink to the base interpreter, which lacks the venv's packages."""
     try:
         args = shlex.split(command)
     except ValueError as problem:
         raise SystemExit(f"error: the command {command!r} cannot be split into arguments: {problem}") from None
+    if args and args[0] in ("python", "python3") and sys.executable:
+        args[0] = sys.executable
     return [os.path.abspath(base / arg) if (base / arg).is_file() else arg for arg in args]
 
 
@@ -219,7 +225,9 @@ def main():
         if status["returncode"] != 0:
             failed.append(run_dir)
             why = status["error"].split(":")[0] if "error" in status else f"exit code {status['returncode']}"
-            tqdm.write(f"FAILED ({why}): {run_dir.name}, log: {run_dir / 'log.txt'}, status: {run_dir / 'status.json'}")
+            # on the bar's stream (stderr), which tqdm clears first: a line on stdout would land in the bar's line
+            line = f"FAILED ({why}): {run_dir.name}, log: {run_dir / 'log.txt'}, status: {run_dir / 'status.json'}"
+            tqdm.write(line, file=sys.stderr)
     print(f"{len(todo) - len(failed)} runs finished, {len(failed)} failed")
     sys.exit(1 if failed else 0)
 

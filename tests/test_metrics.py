@@ -1,6 +1,7 @@
 """metrics_common: analytic cases and degenerate inputs (DESIGN.md, metrics_common.py)."""
 
 import math
+import statistics
 
 import pytest
 import torch
@@ -145,7 +146,7 @@ def test_svd_that_does_not_converge_skips_with_one_line(monkeypatch, capsys):
 
 # --- action collapse ---------------------------------------------------------------------------
 
-COLLAPSE_KEYS = {"nc1", "equinorm_means", "equinorm_weights", "equiangularity", "self_duality"}
+COLLAPSE_KEYS = {"nc1", "equinorm_means", "equinorm_weights", "equiangularity", "equiangularity_std", "self_duality"}
 COUNT_KEYS = {"nonfinite_fraction", "present_classes", "largest_class_share"}  # mean_cosine: -1/(K-1) at collapse
 
 
@@ -300,6 +301,29 @@ def test_mean_cosine_reads_minus_one_over_k_minus_one_on_the_vertices(k):
     labels[:100] = 0  # unbalanced counts
     metrics = action_collapse_metrics(3.0 * w.T[labels] + 0.5, labels, w)
     assert metrics["mean_cosine"] == pytest.approx(-1 / (k - 1), abs=1e-5)
+
+
+def test_action_collapse_equiangularity_std_is_the_spread_of_the_pairwise_cosines():
+    """Papyan et al.'s equiangularity: the population sd of cos(m_k, m_l) over the pairs k < l of centred class
+    means; 0 on an ETF's vertices (any counts), positive off them, 0 (not NaN) for K' = 2's single pair."""
+    means = torch.tensor([[0.0, 0.0], [4.0, 0.0], [0.0, 2.0]])  # 3 classes of 2 samples each, no within-class noise
+    labels = torch.tensor([0, 0, 1, 1, 2, 2])
+    nc = action_collapse_metrics(means[labels], labels, torch.randn(2, 3))
+    m = means - means.mean(0)
+    cos = [float(m[a] @ m[b] / (m[a].norm() * m[b].norm())) for a, b in ((0, 1), (0, 2), (1, 2))]
+    assert nc["equiangularity_std"] == pytest.approx(statistics.pstdev(cos), abs=1e-6)  # float32 rounding
+    assert nc["equiangularity_std"] > 0.1 and nc["equiangularity"] > 0.1
+
+    torch.manual_seed(0)
+    w = simplex_etf(16, 4)
+    labels = labels_from_counts((40, 3, 0, 12))
+    assert action_collapse_metrics(2.0 * w.T[labels], labels, w)["equiangularity_std"] == pytest.approx(0.0, abs=1e-6)
+    noisy = action_collapse_metrics(w.T[labels] + 0.5 * torch.randn(55, 16), labels, w)
+    assert noisy["equiangularity_std"] > 1e-3
+    two = action_collapse_metrics(torch.randn(30, 16), labels_from_counts((20, 10)), torch.randn(16, 2))
+    assert two["equiangularity_std"] == pytest.approx(0.0, abs=1e-6)  # two centred means are antipodal: one cosine, -1
+    one = action_collapse_metrics(torch.randn(5, 16), torch.zeros(5, dtype=torch.long), w)
+    assert "equiangularity_std" not in one and all(math.isfinite(v) for v in one.values())
 
 
 # --- capacity loss ---------------------------------------------------------------------------------------------------

@@ -48,6 +48,42 @@ def test_the_command_keeps_the_venv_python(tmp_path):
         assert (tmp_path / f"out/n={n}/log.txt").read_text() == sys.prefix + "\n"
 
 
+def test_a_leading_python_is_the_interpreter_that_runs_the_sweep(tmp_path):
+    """`python` and `python3` at the start of the command mean sys.executable as it is (a venv's symlink, not
+    resolved), not the first python on PATH."""
+    bin = tmp_path / "bin"
+    bin.mkdir()
+    for name in ("python", "python3"):
+        (bin / name).write_text("#!/bin/sh\necho the python on PATH\n")
+        (bin / name).chmod(0o755)
+    (tmp_path / "job.py").write_text("import sys\nprint(sys.executable)\n")
+    env = dict(os.environ, PATH=f"{bin}{os.pathsep}{os.environ['PATH']}")
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "sweep.py"), "{py} job.py", "--grid", "py=python,python3", "--out", "out"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    for py in ("python", "python3"):
+        assert (tmp_path / f"out/py={py}/log.txt").read_text() == sys.executable + "\n"
+        assert json.loads((tmp_path / f"out/py={py}/status.json").read_text())["command"].startswith(sys.executable + " ")
+    assert sweep.absolute_files("python3.11 -c pass", tmp_path)[0] == "python3.11"  # only the bare names
+
+
+def test_a_failed_line_does_not_land_in_the_progress_bar(tmp_path):
+    """The FAILED line goes to the bar's stream (stderr), the bar cleared back to the line's start before it; on
+    stdout, buffered apart from the bar, it would land anywhere in the bar's line."""
+    (tmp_path / "job.py").write_text("import sys\nsys.exit(int(sys.argv[1]))\n")
+    command = [sys.executable, str(ROOT / "scripts" / "sweep.py"), "python job.py {code}", "--grid", "code=0,3"]
+    result = subprocess.run([*command, "--out", "out", "--workers", "1"], cwd=tmp_path, capture_output=True)  # bytes: \r kept
+    assert result.returncode == 1 and b"FAILED" not in result.stdout
+    (line,) = [line for line in result.stderr.decode().split("\n") if "FAILED" in line]
+    assert line.split("\r")[-1].startswith("FAILED (exit code 3): code=3, log: ")
+    assert "runs:" in line  # the bar was drawn on this line, and cleared
+
+
 BAD_INPUTS = {  # case: (script, arguments, what the one line says)
     "empty values": ("sweep.py", ["x {seed}", "--grid", "seed=", "--out", "out"], "'seed=' is not KEY=V1,V2"),
     "reversed range": ("sweep.py", ["x {seed}", "--grid", "seed=5:1", "--out", "out"], "FIRST <= LAST"),
@@ -202,8 +238,10 @@ def test_sweep_and_plot_on_a_tiny_real_run(tmp_path):
     assert len(scalars["charts/SPS"].steps) == 4 and "collapse/nc1" in scalars
     assert np.all(np.diff(scalars["charts/SPS"].wall) > 0)
 
+    assert plot.budget(plot.read_events(tensorboard)[1], "agent steps") == 1024  # 4 iterations of 2 x 128 steps
     runs = plot.collect([tmp_path / "sw"])
     assert set(runs["CartPole-v1"]) == {"variant=etf", "variant=no-etf"}
+    assert not any(run.unfinished for variant in runs["CartPole-v1"].values() for run in variant)
     assert plot.x_label(runs["CartPole-v1"]) == "agent steps"
     out = tmp_path / "figs"
     plotted = subprocess.run([sys.executable, str(ROOT / "scripts/plot.py"), str(tmp_path / "sw"), "--out", str(out)])
@@ -218,12 +256,16 @@ def test_sweep_and_plot_on_a_tiny_real_run(tmp_path):
     assert len(plot.collect([tmp_path / "sw"], "no-etf")["CartPole-v1"]) == 1
 
 
-def write_run(folder, scalars, seconds_per_step=0.1):
-    """A TensorBoard run from {tag: [(step, value), ...]}, its wall clock at `seconds_per_step`."""
+def write_run(folder, scalars, seconds_per_step=0.1, params=None):
+    """A TensorBoard run from {tag: [(step, value), ...]}, its wall clock at `seconds_per_step`; `params`: the
+    hyperparameters, written as CleanRL's scripts write them."""
     from torch.utils.tensorboard import SummaryWriter
 
     start = time.time()
     writer = SummaryWriter(folder)
+    if params is not None:
+        table = "\n".join([f"|{key}|{value}|" for key, value in params.items()])
+        writer.add_text("hyperparameters", "|param|value|\n|-|-|\n%s" % table)
     for tag, points in scalars.items():
         for step, value in points:
             writer.add_scalar(tag, value, step, walltime=start + step * seconds_per_step)
@@ -439,3 +481,138 @@ def test_the_mean_curve_is_drawn_only_where_every_run_has_a_value():
     assert both[:4].all() and not both[5:].any()  # not the short run's value alone, nor the long one's after it
     np.testing.assert_allclose(ax.mean[both], 5.0)
     assert np.isnan(ax.low[5:]).all() and np.isnan(ax.high[5:]).all()
+
+
+PPO_5000 = {"exp_name": "ppo_etf_classic", "total_timesteps": 5000, "num_iterations": 10, "batch_size": 500}
+
+
+def test_budgets_from_each_scripts_hyperparameters():
+    """The last step a complete run logs, in the unit of its x axis."""
+    text = {key: str(value) for key, value in PPO_5000.items()}
+    assert plot.budget(text, "agent steps") == 5000
+    assert plot.budget({**text, "total_timesteps": "5100"}, "agent steps") == 5000  # whole iterations: 10 x 500
+    pfo = {"total_timesteps": "10000", "num_iterations": "3", "batch_size": "1024", "frame_skip": "3"}
+    assert plot.budget(pfo, "frames") == 9216  # global_step counts frames: 3 iterations x 1,024 agent steps x 3
+    drqv2 = {"num_train_frames": "1001", "action_repeat": "2", "batch_size": "256"}
+    assert plot.budget(drqv2, "frames") == 1000  # 500 agent steps of 2 frames
+    assert plot.budget({"total_timesteps": "2000", "num_envs": "4"}, "agent steps") == 2000  # REINFORCE
+    assert plot.budget({}, "steps") is None and plot.budget({"total_timesteps": "None"}, "steps") is None
+
+
+def test_a_run_counts_when_it_reached_its_own_budget(tmp_path, monkeypatch):
+    """Seeds 1, 2 finished (5,000 and a 2,400-step budget); 3 stopped at 4,710 and 4 at 4,950 (within the old 2%
+    slack); 5 reached its budget but its sweep says exit code 1; 6 logs no hyperparameters (nothing says it stopped)."""
+    budgets = {1: 5000, 2: 2400, 3: 5000, 4: 5000, 5: 5000, 6: None}
+    last = {1: 5000, 2: 2400, 3: 4710, 4: 4950, 5: 5000, 6: 3000}
+    for seed, total in budgets.items():
+        sweep_run = tmp_path / "sw" / f"variant=etf,seed={seed}"
+        params = total and {**PPO_5000, "total_timesteps": total, "num_iterations": total // 100, "batch_size": 100}
+        steps = range(100, last[seed] + 1, 10)
+        scalars = {"charts/episodic_return": [(step, seed) for step in steps], "charts/SPS": [(step, 10.0) for step in steps]}
+        write_run(sweep_run / "runs" / f"CartPole-v1__ppo_etf_classic__{seed}__0", scalars, params=params)
+        (sweep_run / "log.txt").write_text("")
+        (sweep_run / "status.json").write_text(json.dumps({"returncode": 1 if seed in (3, 5) else 0}))
+    (tmp_path / "sw" / "variant=etf,seed=4" / "status.json").unlink()  # killed with the sweep: no status
+    runs = plot.collect([tmp_path / "sw"])["CartPole-v1"]["variant=etf"]
+    why = {run.seed: run.unfinished for run in runs}
+    assert why == {1: "", 2: "", 3: "exit code 1", 4: "last step 4,950 of 5,000 agent steps", 5: "exit code 1", 6: ""}
+    table = plot.table({"CartPole-v1": {"variant=etf": runs}})
+    assert "| CartPole-v1 | variant=etf | 3 | 3.00 [" in table  # seeds 1, 2, 6: their scores are their seeds
+    left_out = table.split("Unfinished runs, left out of the table and the figures (not seeds of the result):\n")[1]
+    assert left_out.startswith("- CartPole-v1 variant=etf seed 3: exit code 1 (")
+    assert "- CartPole-v1 variant=etf seed 4: last step 4,950 of 5,000 agent steps (" in left_out
+    assert "seed 1:" not in table and "seed 2:" not in table
+
+    monkeypatch.setattr(sys, "argv", ["plot.py", str(tmp_path / "sw"), "--out", str(tmp_path / "out")])
+    plot.main()
+    with open(tmp_path / "out" / "returns_CartPole-v1.csv") as file:
+        assert {r["seed"] for r in csv.DictReader(file)} == {"1", "2", "6"}  # the figure draws the finished runs only
+
+
+def test_stopped_run_of_a_script_that_counts_frames(tmp_path):
+    """ppo_pfo_atari.py: global_step in frames, 2 iterations x 64 agent steps x 3 frames = 384."""
+    params = {"exp_name": "ppo_pfo_atari", "total_timesteps": 400, "num_iterations": 2, "batch_size": 64, "frame_skip": 3}
+    for seed, last in ((1, 384), (2, 192)):
+        scalars = {"charts/SPS": [(step, 1.0) for step in range(192, last + 1, 192)]}
+        write_run(tmp_path / "runs" / "ALE" / f"Breakout-v5__ppo_pfo_atari__{seed}__0", scalars, params=params)
+    runs = plot.collect([tmp_path / "runs"])["ALE/Breakout-v5"]["ppo_pfo_atari"]  # the env id with its ALE/
+    assert {run.seed: run.unfinished for run in runs} == {1: "", 2: "last step 192 of 384 frames"}
+
+
+def test_game_of_an_env_id():
+    for env in ("ALE/Breakout-v5", "ALE-Breakout-v5", "BreakoutNoFrameskip-v4", "BreakoutDeterministic-v4"):
+        assert plot.game(env) == "Breakout", env
+    assert plot.game("ALE/MontezumaRevenge-v5") == plot.game("MontezumaRevengeNoFrameskip-v4") == "MontezumaRevenge"
+    assert plot.game("Breakout-ramNoFrameskip-v4") == "Breakout-ram"  # RAM observations: another task
+    assert plot.game("CartPole-v1") == "CartPole-v1" and plot.game("cartpole_swingup") == "cartpole_swingup"
+
+
+def test_same_game_puts_upstream_and_port_in_one_table(tmp_path, monkeypatch):
+    """CleanRL's ppo_atari.py on BreakoutNoFrameskip-v4 and our port on ALE/Breakout-v5 (its runs/ALE/ folder, or
+    runs/ALE-Breakout-v5__... ): one game, three variants, the P(X > Y) of each pair."""
+    runs_dirs = {
+        "upstream": "BreakoutNoFrameskip-v4__ppo_atari",
+        "port": "ALE/Breakout-v5__ppo_atari_ale_vector",
+        "flat": "ALE-Breakout-v5__ppo_etf_atari",
+        "pong": "ALE/Pong-v5__ppo_atari_ale_vector",
+    }
+    for offset, (folder, name) in enumerate(runs_dirs.items()):
+        for seed in (1, 2):
+            scalars = {"charts/episodic_return": [(0, 0.0), (1000, seed + 10 * offset)], "charts/SPS": [(1000, 1.0)]}
+            write_run(tmp_path / folder / "runs" / f"{name}__{seed}__0", scalars)
+    runs = plot.collect([tmp_path], same_game=True)
+    assert sorted(runs) == ["Breakout", "Pong"]
+    breakout = {"env=BreakoutNoFrameskip-v4,ppo_atari", "env=ALE/Breakout-v5,ppo_atari_ale_vector"}
+    assert set(runs["Breakout"]) == breakout | {"env=ALE-Breakout-v5,ppo_etf_atari"}
+    assert sorted(plot.collect([tmp_path])) == ["ALE-Breakout-v5", "ALE/Breakout-v5", "ALE/Pong-v5", "BreakoutNoFrameskip-v4"]
+    table = plot.table(runs)
+    assert "| Breakout | env=ALE/Breakout-v5,ppo_atari_ale_vector | env=BreakoutNoFrameskip-v4,ppo_atari | 1.00 [" in table
+    assert len([line for line in table.splitlines() if line.startswith("| Breakout | env=")]) == 3 + 3  # rows, pairs
+    labels = plot.legend_labels(runs["Breakout"])
+    assert labels["env=BreakoutNoFrameskip-v4,ppo_atari"] == "env=BreakoutNoFrameskip-v4, ppo_atari"
+
+    monkeypatch.setattr(sys, "argv", ["plot.py", str(tmp_path), "--out", str(tmp_path / "out"), "--same-game"])
+    plot.main()
+    assert sorted(path.name for path in (tmp_path / "out").glob("*.png")) == ["returns_Breakout.png", "returns_Pong.png"]
+    sweep_variant = {"env=ALE-Breakout-v5,variant=etf": []}  # a sweep's folder names its env already
+    assert plot.legend_labels(sweep_variant) == {"env=ALE-Breakout-v5,variant=etf": "etf"}
+
+
+def test_legend_labels_keep_only_what_tells_variants_apart():
+    same_env = ["env=CartPole-v1,variant=etf", "env=CartPole-v1,variant=no-etf"]
+    assert plot.legend_labels(same_env) == dict(zip(same_env, ["etf", "no-etf"]))
+    grid = ["env=LunarLander-v3,eps=0.1,head=etf,lr=3e-4", "env=LunarLander-v3,eps=0.2,head=no-etf,lr=3e-4"]
+    assert list(plot.legend_labels(grid).values()) == ["eps=0.1, head=etf", "eps=0.2, head=no-etf"]
+    assert plot.legend_labels(["ppo_etf_classic_a", "ppo_etf_classic_b"]) == {
+        "ppo_etf_classic_a": "ppo_etf_classic_a",
+        "ppo_etf_classic_b": "ppo_etf_classic_b",
+    }
+    assert plot.legend_labels(["env=CartPole-v1,variant=etf"]) == {"env=CartPole-v1,variant=etf": "etf"}  # alone
+
+
+def test_returns_figure_titles_fit_and_legends_are_short(tmp_path, monkeypatch):
+    """The wall-clock panel's title used to run past the figure's right edge; the legend named the env again."""
+    for variant in ("etf", "no-etf"):
+        for seed in (1, 2):
+            points = [(step, step / 100) for step in range(0, 1001, 100)]
+            sweep_run = tmp_path / "sw" / f"env=LunarLander-v3,variant={variant},seed={seed}"
+            write_run(sweep_run / "runs" / f"LunarLander-v3__ppo_etf_classic__{seed}__0", {"charts/episodic_return": points})
+            (sweep_run / "log.txt").write_text("")
+    runs = plot.collect([tmp_path / "sw"])["LunarLander-v3"]
+    figures = []
+    monkeypatch.setattr(plot.plt, "close", figures.append)
+    assert plot.returns_figure("LunarLander-v3", runs, tmp_path / "returns.png")
+    (fig,) = figures
+    renderer = fig.canvas.get_renderer()
+    texts = [text for ax in fig.axes for text in (ax.title, ax.xaxis.label, ax.yaxis.label)]
+    for text in texts:
+        box = text.get_window_extent(renderer)
+        assert 0 <= box.x0 and box.x1 <= fig.bbox.width and 0 <= box.y0 and box.y1 <= fig.bbox.height, text.get_text()
+    assert "wall-clock" in fig.axes[1].get_title() and "LunarLander-v3" in fig.get_suptitle()
+    for ax in fig.axes:
+        assert [text.get_text() for text in ax.get_legend().get_texts()] == ["etf (n=2)", "no-etf (n=2)"]
+    with open(tmp_path / "returns.csv") as file:  # the figure's data keeps the full variant names
+        assert {r["variant"] for r in csv.DictReader(file)} == {
+            "env=LunarLander-v3,variant=etf",
+            "env=LunarLander-v3,variant=no-etf",
+        }
