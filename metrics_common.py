@@ -8,9 +8,9 @@ zeros: the functions that return a dict then report only `nonfinite_fraction` (a
 never shows plausible ranks), and an SVD that does not converge skips its metrics with one line on stderr.
 
 Sources:
-  [003] "Understanding Learned Representations and Action Collapse in Visual RL" (numerical rank,
+  [Visual RL] "Understanding Learned Representations and Action Collapse in Visual RL" (numerical rank,
         correlation of non-zero activations, zero activations, gradient norm; Section 5.1).
-  [004] Moalla et al. 2024, "No Representation, No Trust" (ranks: Appendix E; dead units: footnote 7;
+  [Moalla] Moalla et al. 2024, "No Representation, No Trust" (ranks: Appendix E; dead units: footnote 7;
         pre-activation norm and excess probability ratio: Sections 3-4; capacity loss: Appendix B, after
         Lyle et al. 2022).
   [NC]  Papyan, Han & Donoho 2020, "Prevalence of neural collapse" (NC1-NC3), used by ACPG
@@ -22,7 +22,7 @@ import sys
 
 import torch
 
-DEAD_TANH_STD = 1e-3  # [004] footnote 7: a tanh unit is dead when its std over the batch is below 0.001
+DEAD_TANH_STD = 1e-3  # [Moalla] footnote 7: a tanh unit is dead when its std over the batch is below 0.001
 RANK_KEYS = ("effective_rank", "approx_rank", "srank", "feature_rank", "pytorch_rank", "numerical_rank")
 
 
@@ -44,13 +44,13 @@ def _svd_or_skip(svd, matrix: torch.Tensor, skipped: str):
 def rank_metrics(features: torch.Tensor, delta: float = 0.01) -> dict:
     """All rank measures of an N x D feature matrix Phi from one SVD.
 
-    With sigma_1 >= ... >= sigma_D the singular values of Phi (not centred, as in [004] App. E):
+    With sigma_1 >= ... >= sigma_D the singular values of Phi (not centred, as in [Moalla] App. E):
       effective_rank  exp(H(sigma / ||sigma||_1))                               (Roy & Vetterli 2007)
-      approx_rank     min k: sum_{i<=k} sigma_i^2 / sum sigma^2 > 1 - delta     (PCA 99%, [004] Sec. 2)
+      approx_rank     min k: sum_{i<=k} sigma_i^2 / sum sigma^2 > 1 - delta     (PCA 99%, [Moalla] Sec. 2)
       srank           min k: sum_{i<=k} sigma_i / sum sigma > 1 - delta         (Kumar et al. 2021)
       feature_rank    #{sigma_i / sqrt(N) > delta}                              (Lyle et al. 2022)
       pytorch_rank    #{sigma_i > sigma_1 * max(N, D) * eps}                    (torch.linalg.matrix_rank)
-      numerical_rank  (sum sigma)^2 / sum sigma^2                               ([003] Sec. 5.1)
+      numerical_rank  (sum sigma)^2 / sum sigma^2                               ([Visual RL] Sec. 5.1)
     An all-zero matrix has rank 0 by every measure. Also returns `nonfinite_fraction`, the fraction of
     NaN or infinite entries: when it is not 0, or when the SVD does not converge, it is the only key.
     """
@@ -84,7 +84,7 @@ def rank_metrics(features: torch.Tensor, delta: float = 0.01) -> dict:
 
 
 def dead_units(activations: torch.Tensor, activation: str = "relu") -> float:
-    """Number of dead units in an N x D batch of post-activations ([004] footnote 7):
+    """Number of dead units in an N x D batch of post-activations ([Moalla] footnote 7):
     ReLU: zero for every sample; tanh: standard deviation over the batch below 0.001."""
     h = activations.detach().flatten(1)
     if activation == "relu":
@@ -97,14 +97,14 @@ def dead_units(activations: torch.Tensor, activation: str = "relu") -> float:
 
 
 def zero_fraction(activations: torch.Tensor) -> float:
-    """Fraction of activations that are exactly zero ([003] Sec. 5.1, "zero activations")."""
+    """Fraction of activations that are exactly zero ([Visual RL] Sec. 5.1, "zero activations")."""
     h = activations.detach()
     return float((h == 0).float().mean().item()) if h.numel() else 0.0
 
 
 def nonzero_correlation(activations: torch.Tensor) -> float:
     """Mean Pearson correlation between the activation vectors of every two samples, over the units
-    that are non-zero somewhere in the batch ([003] Sec. 5.1): close to 1 when all inputs map to one point.
+    that are non-zero somewhere in the batch ([Visual RL] Sec. 5.1): close to 1 when all inputs map to one point.
 
     Choice (the paper gives no formula): correlation between samples, not units, because the paper
     reads it as "activations collapse to a single point"; samples whose vector is constant over the
@@ -125,7 +125,7 @@ def nonzero_correlation(activations: torch.Tensor) -> float:
 
 
 def mean_norm(x: torch.Tensor) -> float:
-    """Mean over the batch of the L2 norm of each sample's vector (features or pre-activations, [004] Sec. 3)."""
+    """Mean over the batch of the L2 norm of each sample's vector (features or pre-activations, [Moalla] Sec. 3)."""
     x = x.detach().flatten(1).float()
     return float(x.norm(dim=1).mean().item()) if x.shape[0] else 0.0
 
@@ -203,7 +203,7 @@ def action_collapse_metrics(features: torch.Tensor, labels: torch.Tensor, weight
 
 
 def excess_ratio(ratio: torch.Tensor, clip_coef: float):
-    """Excess probability ratio ([004] Sec. 4): the mean of the ratios above 1 + eps divided by the mean
+    """Excess probability ratio ([Moalla] Sec. 4): the mean of the ratios above 1 + eps divided by the mean
     of the ratios below 1 - eps. None when either side is empty (the paper logs nothing then)."""
     ratio = ratio.detach().flatten().float()
     above, below = ratio[ratio > 1 + clip_coef], ratio[ratio < 1 - clip_coef]
@@ -213,13 +213,13 @@ def excess_ratio(ratio: torch.Tensor, clip_coef: float):
 
 
 def grad_norm(module: torch.nn.Module) -> float:
-    """L2 norm of the gradients of a module's parameters, 0 when none has a gradient ([003] Sec. 5.1)."""
+    """L2 norm of the gradients of a module's parameters, 0 when none has a gradient ([Visual RL] Sec. 5.1)."""
     grads = [p.grad.detach().flatten() for p in module.parameters() if p.grad is not None]
     return float(torch.cat(grads).norm().item()) if grads else 0.0
 
 
 def capacity_loss(networks, targets, observations, learning_rate, eps, minibatch_size, max_grad_norm, input_scale=1.0):
-    """Capacity loss ([004] App. B, after Lyle et al. 2022): how well copies of the (actor, critic) `networks` fit the
+    """Capacity loss ([Moalla] App. B, after Lyle et al. 2022): how well copies of the (actor, critic) `networks` fit the
     outputs of the (actor, critic) `targets`, usually freshly initialised, on a fixed batch of `observations`. The
     fit is the training's optimiser: a fresh Adam (learning_rate, eps) over both copies, each copy's gradient norm
     clipped at max_grad_norm, one epoch of full minibatches in a random order (the authors drop the last partial one;

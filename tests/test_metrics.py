@@ -160,9 +160,9 @@ def labels_from_counts(counts):
     "d,counts",
     [
         (16, (10, 10, 10, 10)),  # balanced
-        (16, (700, 100, 100, 100)),  # the example: read 0.42 / 0.47 / 0.29 under global-mean centring
+        (16, (700, 100, 100, 100)),  # read 0.42 / 0.47 / 0.29 under global-mean centring
         (16, (1, 1, 1, 97)),
-        (8, (50, 0, 50)),  # the second example: balanced, one action never greedy (self-duality 0.27)
+        (8, (50, 0, 50)),  # balanced, one action never greedy (self-duality 0.27)
         (16, (30, 0, 5, 0)),  # K=4, two present
         (16, (3, 40, 0, 11)),  # K=4, three present
         (8, (9, 1)),  # K=2

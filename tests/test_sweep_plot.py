@@ -39,7 +39,7 @@ def test_grid_expansion():
 
 
 def test_the_command_keeps_the_venv_python(tmp_path):
-    """Issue #12: the venv's python (a symlink to the base interpreter) runs the job, not the interpreter it links to."""
+    """The venv's python (a symlink to the base interpreter) runs the job, not the interpreter it links to."""
     (tmp_path / "job.py").write_text("import sys\nprint(sys.prefix)\n")
     result = run_sweep(f"{sys.executable} job.py --n {{n}}", "--grid", "n=1:2", "--out", "out", cwd=tmp_path)
     assert result.returncode == 0, result.stdout + result.stderr
