@@ -1,37 +1,34 @@
-# DrQ-v2 from pixels on the DeepMind Control suite, with the action-collapse reset rule of paper 003
-# ("Understanding Learned Representations and Action Collapse in Visual RL", Section 5.2). Some DrQ-v2
-# agents fall into action collapse: the actor outputs one action whatever the image, its MLP features
-# collapse to a point and the gradient of its mlp1 layer vanishes. The rule reads that gradient norm at each
-# evaluation, where the paper computes its metrics (`--reset-check update`: at every actor update); in each window
-# of m frames (m = the frames over which the exploration noise decays, Proposition 1), unless five consecutive
-# norms exceed 1e-3 ("an escape"), training restarts from scratch. After an escape it never resets again.
-# `--no-reset-rule` is plain DrQ-v2, from this same file.
+# DrQ-v2 from pixels on the DeepMind Control suite, with the action-collapse reset rule of "Understanding Learned
+# Representations and Action Collapse in Visual RL" (Section 5.2). Some DrQ-v2 agents fall into action collapse: the
+# actor outputs one action whatever the image, its MLP features collapse to a point and the gradient of its mlp1 layer
+# vanishes. The rule reads that gradient norm at each evaluation, where the paper computes its metrics
+# (`--reset-check update`: at every actor update); in each window of m frames (m = the frames over which the
+# exploration noise decays, Proposition 1), unless five consecutive norms exceed 1e-3 ("an escape"), training restarts
+# from scratch. After an escape it never resets again. `--no-reset-rule` is plain DrQ-v2, from this same file.
 #
-# Based on DrQ-v2 (Yarats et al. 2021, https://github.com/facebookresearch/drqv2, MIT), `easy` settings,
-# rewritten in CleanRL's single-file shape (tyro Args, TensorBoard under runs/, --track, --capture-video,
-# --save-model). What differs from the DrQ-v2 repository:
-# - one file, no hydra: per-task settings (batch 512 and n-step 1 for walker tasks, else 256 and 3) are
-#   defaults resolved from --env-id; medium/hard tasks need --num-train-frames/--stddev-schedule set by hand;
-#   the lqr tasks (no time limit, so an evaluation would never end, and actions bounded at +-1e10) are refused;
-# - the replay buffer lives in memory (`--buffer-device cuda`: the frames in GPU memory) and stores each 84x84
-#   frame once (uint8), rebuilding the frame stacks at sample time; DrQ-v2 writes whole episodes to .npz files
-#   read by 4 DataLoader workers and samples only finished episodes, this buffer also samples the running
-#   episode. Its capacity counts frames (default 600,000: a whole 1.1M-frame easy run, so nothing is evicted, as
-#   with DrQ-v2's 1M-transition buffer);
-# - the environment wrapper is a small class (action repeat, rescaled actions, rendering) instead of four
-#   dm_env wrappers; `--fast-render` switches off shadows and anti-aliasing for software (CPU) rendering;
-# - TensorBoard tags in CleanRL's names, the x axis is environment frames; `--capture-video` records the
-#   first evaluation episode at the observation's 84x84 (DrQ-v2 renders a separate 256x256 video); charts/SPS
-#   and the printed `SPS:` line (its ETA too) count frames per second of training, evaluation time excluded;
-#   `--max-episode-frames` (for tests);
+# Based on DrQ-v2 (Yarats et al. 2021, https://github.com/facebookresearch/drqv2, MIT), rewritten in CleanRL's
+# single-file shape (tyro Args, TensorBoard under runs/, --track, --capture-video, --save-model). What differs from
+# the DrQ-v2 repository:
+# - one file, no hydra: DrQ-v2's per-task settings (cfgs/task/*.yaml: frames, noise schedule, learning rate, feature
+#   dim, batch size, n-step, replay size) are the defaults for --env-id (TASKS below); a suite task outside that
+#   table needs --num-train-frames and --stddev-schedule; the lqr tasks (no time limit, so an evaluation would never
+#   end, and actions bounded at +-1e10) are refused;
+# - the replay buffer lives in memory (`--buffer-device cuda`: the frames in GPU memory) and stores each 84x84 frame
+#   once (uint8), rebuilding the frame stacks at sample time. `--replay loader` (the default) samples as DrQ-v2's
+#   DataLoader does (finished episodes only, 4 workers each owning a quarter of the episodes, each batch from one
+#   worker's episodes), emulated in this process without worker processes or .npz files; `--replay uniform` samples
+#   every stored transition alike, the running episode's too;
+# - the environment wrapper is a small class (action repeat, rescaled actions, rendering) instead of four dm_env
+#   wrappers; `--fast-render` switches off shadows and anti-aliasing for software (CPU) rendering;
+# - TensorBoard tags in CleanRL's names, the x axis is environment frames; `--capture-video` records the first
+#   evaluation episode at the observation's 84x84 (DrQ-v2 renders a separate 256x256 video); charts/SPS and the
+#   printed `SPS:` line count frames per second of training, evaluation time excluded, and its ETA the frames left
+#   at the rate measured since the first update; `--max-episode-frames` (for tests);
 # - the reset rule (`reset/`): a reset re-draws every weight, the optimizers, empties the buffer, cuts the running
-#   episode (not logged) and restarts the seed phase, uniform exploration and the stddev schedule;
+#   episode (not logged, never sampled) and restarts the seed phase, uniform exploration and the stddev schedule;
 #   `--dead-mlp1-start` starts from a collapsed actor, to see the rule work;
 # - the Figure 4 collapse metrics of the actor's mlp0/mlp1/mlp2 on a replay batch, with their dead units
-#   (`collapse/`); at each evaluation and at the end, `perf/{env,act,sample,copy,update}_ms`: milliseconds per
-#   agent step spent in each phase since the last evaluation (time.perf_counter sums, no GPU sync: on a GPU
-#   the update's kernels run asynchronously and their time shows in the next phase that waits for them,
-#   usually act's .cpu());
+#   (`collapse/`);
 # - bad input (unknown task, impossible sizes, a window too short for an escape) stops with one line before any
 #   environment is made; Ctrl-C/SIGTERM and a non-finite loss, parameter or action stop with one line after the
 #   normal ending (TensorBoard flushed, the last finite model saved with --save-model).
@@ -39,7 +36,9 @@ import os
 
 os.environ.setdefault("MUJOCO_GL", "egl")  # before dm_control: EGL renders on the GPU, or in software (Mesa)
 
+import bisect
 import copy
+import dataclasses
 import math
 import random
 import re
@@ -47,7 +46,6 @@ import signal
 import sys
 import time
 from collections import deque
-from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Literal
 
@@ -83,11 +81,11 @@ class Args:
     save_model: bool = False
     """whether to save model into the `runs/{run_name}` folder"""
 
-    # DrQ-v2 arguments (cfgs/config.yaml and cfgs/task/easy.yaml of the DrQ-v2 repository)
+    # DrQ-v2 arguments (cfgs/config.yaml of the DrQ-v2 repository; None: the task's setting, cfgs/task/*.yaml)
     env_id: str = "walker_walk"
     """a dm_control suite task as `domain_task` (walker_walk, cartpole_swingup, ball_in_cup_catch, cup_catch...)"""
-    num_train_frames: int = 1_100_000
-    """total environment frames (agent steps x action repeat)"""
+    num_train_frames: int | None = None
+    """total environment frames, agent steps x action repeat (default: the task's, 1.1M for easy tasks)"""
     action_repeat: int = 2
     """how many times each action is repeated"""
     frame_stack: int = 3
@@ -104,28 +102,35 @@ class Args:
     """evaluate (mean action) and compute the collapse metrics every this many frames"""
     num_eval_episodes: int = 10
     """evaluation episodes per evaluation"""
-    replay_buffer_size: int = 600_000
-    """replay capacity in frames: about 21.2 KB each (84x84x3 uint8 + action, reward, discount, index), 12.7 GB at
-    600,000, which holds every frame of a 1.1M-frame run (550,000 steps + one reset frame per episode)"""
+    replay: Literal["loader", "uniform"] = "loader"
+    """replay sampling: `loader` as DrQ-v2's DataLoader (finished episodes only; 4 workers, each owning the episodes
+    whose number is its own modulo 4, re-reading new ones every 1,000 of its samples; each batch from one worker, the
+    workers in turn); `uniform`: every stored transition alike, the running episode's too"""
+    replay_buffer_size: int | None = None
+    """replay capacity (default: the task's, 1,000,000, 100,000 for quadruped_run): with `--replay loader`, transitions
+    as DrQ-v2's (each worker keeps its newest episodes within a quarter of it); with `uniform`, frames. About 21.2 KB a
+    frame (84x84x3 uint8 + action, reward, discount, index), reserved as written, never more than the run writes"""
     buffer_device: Literal["cpu", "cuda"] = "cpu"
-    """where the replay frames live: `cuda` keeps them in GPU memory (12.7 GB at the default capacity) and gathers
-    each batch there, instead of a host gather and a host-to-GPU copy of 2 x 9 x 84 x 84 bytes a sample"""
+    """where the replay frames live: `cuda` keeps them in GPU memory and gathers each batch there, instead of a host
+    gather and a host-to-GPU copy of 2 x 9 x 84 x 84 bytes a sample"""
     nstep: int | None = None
-    """n-step returns (default: DrQ-v2's for --env-id, 1 for walker tasks, else 3)"""
+    """n-step returns (default: the task's, 1 for walker tasks, else 3)"""
     batch_size: int | None = None
-    """the batch size of replay samples (default: DrQ-v2's for --env-id, 512 for walker tasks, else 256)"""
-    lr: float = 1e-4
-    """the learning rate of the encoder, actor and critic optimizers (Adam)"""
-    feature_dim: int = 50
-    """width of the actor's and critic's trunk (mlp0)"""
+    """the batch size of replay samples (default: the task's, 512 for walker tasks, else 256)"""
+    lr: float | None = None
+    """the learning rate of the encoder, actor and critic optimizers (Adam) (default: the task's, 8e-5 for humanoid
+    tasks, else 1e-4)"""
+    feature_dim: int | None = None
+    """width of the actor's and critic's trunk (mlp0) (default: the task's, 100 for humanoid tasks, else 50)"""
     hidden_dim: int = 1024
     """width of the hidden MLP layers (mlp1, mlp2)"""
     critic_target_tau: float = 0.01
     """target smoothing coefficient"""
     update_every_steps: int = 2
     """update the agent every this many agent steps"""
-    stddev_schedule: str = "linear(1.0,0.1,100000)"
-    """exploration noise: a constant or linear(initial,final,agent steps)"""
+    stddev_schedule: str | None = None
+    """exploration noise: a constant or linear(initial,final,agent steps) (default: the task's, linear(1.0,0.1,100000)
+    for easy tasks)"""
     stddev_clip: float = 0.3
     """clip of the exploration noise in the actor and critic targets"""
     fast_render: bool = False
@@ -133,11 +138,12 @@ class Args:
     max_episode_frames: int | None = None
     """end (truncate) episodes after this many frames (default: the task's limit, 1000 frames); for quick tests"""
 
-    # Reset rule arguments (paper 003, Section 5.2)
+    # Reset rule arguments (Section 5.2 of the paper)
     reset_rule: bool = True
     """apply the action-collapse reset rule; `--no-reset-rule` is plain DrQ-v2"""
     reset_window: int | None = None
-    """window m in frames (default: the stddev schedule's duration x action repeat, 200,000 for the easy tasks);
+    """window m in frames (default: the stddev schedule's duration x action repeat: 200,000 frames for easy tasks,
+    1,000,000 for medium, 4,000,000 for hard);
     in a run longer than it, it must hold --reset-consecutive readings of the norm after the seed frames, or every
     run would be reset"""
     reset_threshold: float = 1e-3
@@ -159,6 +165,43 @@ class Args:
 
 
 TASK_FRAMES = 1000  # every suite task's time limit in frames (control steps), but lqr's (none; refused)
+LOADER_WORKERS, FETCH_EVERY = 4, 1000  # DrQ-v2's replay_buffer_num_workers and make_replay_loader's fetch_every
+
+# DrQ-v2's per-task settings: cfgs/config.yaml, then the task's group (cfgs/task/{easy,medium,hard}.yaml), then the
+# task's own yaml. DrQ-v2's cup_catch is the suite's ball_in_cup_catch; its reach_duplo (manipulation) is not a suite
+# task.
+CONFIG = dict(lr=1e-4, feature_dim=50, batch_size=256, nstep=3, replay_buffer_size=1_000_000)
+GROUPS = {
+    "easy": dict(num_train_frames=1_100_000, stddev_schedule="linear(1.0,0.1,100000)"),
+    "medium": dict(num_train_frames=3_100_000, stddev_schedule="linear(1.0,0.1,500000)"),
+    "hard": dict(num_train_frames=30_100_000, stddev_schedule="linear(1.0,0.1,2000000)"),
+}
+WALKER, HUMANOID = dict(nstep=1, batch_size=512), dict(lr=8e-5, feature_dim=100)
+TASKS = {
+    "cartpole_balance": ("easy", {}),
+    "cartpole_balance_sparse": ("easy", {}),
+    "cartpole_swingup": ("easy", {}),
+    "ball_in_cup_catch": ("easy", {}),
+    "finger_spin": ("easy", {}),
+    "hopper_stand": ("easy", {}),
+    "pendulum_swingup": ("easy", {}),
+    "walker_stand": ("easy", WALKER),
+    "walker_walk": ("easy", WALKER),
+    "acrobot_swingup": ("medium", {}),
+    "cartpole_swingup_sparse": ("medium", {}),
+    "cheetah_run": ("medium", {}),
+    "finger_turn_easy": ("medium", {}),
+    "finger_turn_hard": ("medium", {}),
+    "hopper_hop": ("medium", {}),
+    "quadruped_run": ("medium", dict(replay_buffer_size=100_000)),
+    "quadruped_walk": ("medium", {}),
+    "reacher_easy": ("medium", {}),
+    "reacher_hard": ("medium", {}),
+    "walker_run": ("medium", WALKER),
+    "humanoid_stand": ("hard", HUMANOID),
+    "humanoid_walk": ("hard", HUMANOID),
+    "humanoid_run": ("hard", HUMANOID),
+}
 
 
 def resolve_task(env_id):
@@ -218,6 +261,77 @@ class DMCEnv:
 # Replay buffer
 
 
+class LoaderReplay:
+    """DrQ-v2's default replay (replay_buffer.py: ReplayBuffer as an IterableDataset behind a 4-worker DataLoader)
+    emulated in this process: which stored transitions each batch draws from. Finished episodes are numbered in order;
+    worker w owns the episodes whose number is w modulo `num_workers`. Every `fetch_every` of its samples (its first
+    one included) a worker reads its new episodes, newest first, as long as they fit in `worker_capacity`
+    transitions, and evicts its oldest ones to make room. A sample picks one of the worker's episodes uniformly and
+    a start uniformly among the episode's length - nstep + 1 windows. A batch is `batch_size` samples of one worker,
+    the workers in turn (the DataLoader's batches come from its workers round robin). Episodes are (start, length):
+    the global index of the frame after the reset, and the agent steps."""
+
+    def __init__(self, worker_capacity, num_workers=4, fetch_every=1000, seed=0):
+        self.worker_capacity, self.num_workers, self.fetch_every = worker_capacity, num_workers, fetch_every
+        self.rng = np.random.default_rng(seed)
+        self.clear()
+
+    def clear(self):
+        workers = range(self.num_workers)
+        self.num_episodes, self.next_worker = 0, 0  # finished episodes; the worker of the next batch
+        self.new = [[] for _ in workers]  # finished, not read by the worker yet (files not loaded, in DrQ-v2)
+        self.episodes = [[] for _ in workers]  # the worker's episodes, oldest first
+        self.size = [0] * self.num_workers  # transitions in each worker's episodes
+        self.since_fetch = [self.fetch_every] * self.num_workers  # so the first sample fetches
+        self.arrays = [None] * self.num_workers  # (starts, lengths) of the worker's episodes, built when sampled
+
+    def add_episode(self, start, length):
+        self.new[self.num_episodes % self.num_workers].append((start, length))
+        self.num_episodes += 1
+
+    def fetch(self, w):
+        """IterableReplayBuffer._try_fetch and _store_episode: new episodes newest first until one would overflow
+        the worker's capacity; each stored after evicting the worker's oldest episodes it does not fit beside."""
+        fetched, read = 0, 0
+        for start, length in reversed(self.new[w]):
+            if fetched + length > self.worker_capacity:
+                break
+            fetched, read = fetched + length, read + 1
+            while self.episodes[w] and self.size[w] + length > self.worker_capacity:
+                self.size[w] -= self.episodes[w].pop(0)[1]
+            bisect.insort(self.episodes[w], (start, length))
+            self.size[w] += length
+        del self.new[w][len(self.new[w]) - read :]
+        self.arrays[w] = None
+
+    def drop_overwritten(self, oldest):
+        """Forget episodes whose first frame the ring has overwritten (global index below `oldest`)."""
+        for w in range(self.num_workers):
+            self.new[w] = [episode for episode in self.new[w] if episode[0] >= oldest]
+            while self.episodes[w] and self.episodes[w][0][0] < oldest:
+                self.size[w] -= self.episodes[w].pop(0)[1]
+                self.arrays[w] = None
+
+    def draw(self, batch_size, nstep):
+        """-> the global start indices of the next batch (one worker's samples)."""
+        w, t, done = self.next_worker, np.empty(batch_size, dtype=np.int64), 0
+        self.next_worker = (w + 1) % self.num_workers
+        while done < batch_size:
+            if self.since_fetch[w] >= self.fetch_every:
+                self.since_fetch[w] = 0
+                self.fetch(w)
+            if not self.episodes[w]:
+                raise ValueError(f"loader worker {w} holds no finished episode")
+            if self.arrays[w] is None:
+                self.arrays[w] = np.array(self.episodes[w], dtype=np.int64).T
+            starts, lengths = self.arrays[w]
+            n = min(batch_size - done, self.fetch_every - self.since_fetch[w])  # up to the worker's next fetch
+            episode = self.rng.integers(len(starts), size=n)
+            t[done : done + n] = starts[episode] + self.rng.integers(0, lengths[episode] - nstep + 1)
+            self.since_fetch[w], done = self.since_fetch[w] + n, done + n
+        return t
+
+
 class ReplayBuffer:
     """Stores every frame once and rebuilds frame stacks and n-step returns at sample time.
 
@@ -232,18 +346,21 @@ class ReplayBuffer:
     and is sampled only when t+1..t+n are stored and belong to the same episode. DMC has no terminal
     states (discount stays 1) and ends episodes by a time limit, so as in DrQ-v2 the n-step sum never
     crosses into the next episode and the last n-1 frames of an episode start no transition.
+    Batches are drawn by `loader` (a LoaderReplay: DrQ-v2's sampler, finished episodes only) or, without one,
+    uniformly over every valid start (the running episode's too).
     Memory: 3*size^2 bytes (21,168 at 84x84) + 4*action_dim + 16 bytes per slot, reserved up front. The frames
     live on `device` (a GPU gathers a batch's stacks in place of a host gather and a 2 x batch x 9 x 84 x 84-byte
     copy); the rest stays on the host, where the indices are drawn.
     """
 
-    def __init__(self, capacity, frame_shape, action_dim, frame_stack=3, nstep=3, discount=0.99, device="cpu"):
+    def __init__(self, capacity, frame_shape, action_dim, frame_stack=3, nstep=3, discount=0.99, device="cpu", loader=None):
         self.capacity, self.frame_stack, self.nstep, self.discount = capacity, frame_stack, nstep, discount
         self.frames = torch.empty((capacity, *frame_shape), dtype=torch.uint8, device=device)  # host pages on first write
         self.actions = np.zeros((capacity, action_dim), dtype=np.float32)
         self.rewards = np.zeros(capacity, dtype=np.float32)
         self.discounts = np.ones(capacity, dtype=np.float32)
         self.episode_index = np.zeros(capacity, dtype=np.int64)
+        self.loader = loader
         self.count = 0  # slots ever written since the last clear
 
     def __len__(self):
@@ -251,9 +368,12 @@ class ReplayBuffer:
 
     def clear(self):
         self.count = 0
+        if self.loader is not None:
+            self.loader.clear()
 
-    def add(self, frame, action=None, reward=0.0, discount=1.0, first=False):
-        """Store one frame: `first=True` after a reset, else with the action, reward and discount that led to it."""
+    def add(self, frame, action=None, reward=0.0, discount=1.0, first=False, last=False):
+        """Store one frame: `first=True` after a reset, else with the action, reward and discount that led to it;
+        `last=True` when it ends its episode (the loader samples finished episodes only)."""
         slot = self.count % self.capacity
         self.frames[slot] = torch.as_tensor(frame)
         if first or self.count == 0:
@@ -261,6 +381,8 @@ class ReplayBuffer:
         else:
             self.actions[slot], self.rewards[slot], self.discounts[slot] = action, reward, discount
             self.episode_index[slot] = self.episode_index[(self.count - 1) % self.capacity] + 1
+        if last and self.loader is not None and self.episode_index[slot] >= self.nstep:  # else it holds no transition
+            self.loader.add_episode(self.count - self.episode_index[slot], int(self.episode_index[slot]))
         self.count += 1
 
     def _stack(self, t):
@@ -280,22 +402,28 @@ class ReplayBuffer:
         stack_stored = tc - np.minimum(self.frame_stack - 1, self.episode_index[tc % self.capacity]) >= oldest
         return ok & same_episode & stack_stored
 
+    def uniform_indices(self, batch_size):
+        """Uniform over valid start indices (rejection sampling)."""
+        oldest, newest = max(0, self.count - self.capacity), self.count - 1 - self.nstep
+        if newest < oldest:
+            raise ValueError("the replay buffer holds no transition yet")
+        t = np.random.randint(oldest, newest + 1, size=batch_size)
+        for _ in range(1000):
+            bad = ~self.valid(t)
+            if not bad.any():
+                return t
+            t[bad] = np.random.randint(oldest, newest + 1, size=int(bad.sum()))
+        raise ValueError("the replay buffer holds no valid transition")
+
     def sample(self, batch_size, t=None):
         """-> obs, action, reward (B x 1), discount (B x 1), next_obs: the stacks as uint8 tensors on the buffer's
-        device, the rest as numpy arrays.
-        Uniform over valid start indices (rejection sampling), or at the given global indices t."""
-        if t is None:
-            oldest, newest = max(0, self.count - self.capacity), self.count - 1 - self.nstep
-            if newest < oldest:
-                raise ValueError("the replay buffer holds no transition yet")
-            t = np.random.randint(oldest, newest + 1, size=batch_size)
-            for _ in range(1000):
-                bad = ~self.valid(t)
-                if not bad.any():
-                    break
-                t[bad] = np.random.randint(oldest, newest + 1, size=int(bad.sum()))
-            else:
-                raise ValueError("the replay buffer holds no valid transition")
+        device, the rest as numpy arrays. Drawn by the loader, else uniformly, or at the given global indices t."""
+        if t is None and self.loader is not None:
+            if self.count > self.capacity:
+                self.loader.drop_overwritten(self.count - self.capacity)
+            t = self.loader.draw(batch_size, self.nstep)
+        elif t is None:
+            t = self.uniform_indices(batch_size)
         t = np.asarray(t, dtype=np.int64)
         reward = np.zeros(len(t), dtype=np.float32)
         discount = np.ones(len(t), dtype=np.float32)
@@ -365,7 +493,7 @@ class Encoder(nn.Module):
 
 class Actor(nn.Module):
     """trunk: Linear -> LayerNorm -> Tanh (output: mlp0, feature_dim); policy: Linear -> ReLU (mlp1) ->
-    Linear -> ReLU (mlp2) -> Linear -> tanh = the mean action. Paper 003's Figure 1 names mlp0-mlp2."""
+    Linear -> ReLU (mlp2) -> Linear -> tanh = the mean action. The paper's Figure 1 names mlp0-mlp2."""
 
     def __init__(self, repr_dim, action_dim, feature_dim, hidden_dim):
         super().__init__()
@@ -534,7 +662,7 @@ def update(agent, optimizers, aug, batch, stddev, args):
 
 
 class ResetRule:
-    """Paper 003's rule on a stream of actor mlp1 gradient norms (one per evaluation, or per actor update).
+    """The paper's rule on a stream of actor mlp1 gradient norms (one per evaluation, or per actor update).
 
     An escape is `consecutive` norms in a row above `threshold`. Windows of `window` frames start at frame 0
     and at each reset. `update(grad_norm, frame)` returns True when training must be reset: the window has
@@ -581,9 +709,9 @@ def apply_rule(rule, mlp1_grad_norm, frame, writer):
 
 @torch.no_grad()
 def collapse_metrics(agent, obs):
-    """Paper 003's Figure 4 metrics on a batch of (uint8) observations, for the actor's mlp0, mlp1, mlp2:
+    """The paper's Figure 4 metrics on a batch of (uint8) observations, for the actor's mlp0, mlp1, mlp2:
     numerical rank, mean correlation of non-zero activations, fraction of zero activations, and the
-    gradient norm left by the last actor update; beside the zero fraction, the dead units (003 calls zero
+    gradient norm left by the last actor update; beside the zero fraction, the dead units (the paper calls zero
     activations "dead neurons"; a ReLU unit of mlp1/mlp2 zero for the whole batch, a tanh unit of mlp0 whose
     std over the batch is below 1e-3, as metrics_common.dead_units counts them); plus `action_std`, the
     mean over action dimensions of the standard deviation of the mean action across the batch (0 when the
@@ -609,17 +737,49 @@ def check_numbers(args, positive="", non_negative="", probability=""):
                 raise SystemExit(f"error: --{name.replace('_', '-')} must be finite and {allowed}, got {value}")
 
 
-def task_defaults(args, domain, schedule_steps):
-    """DrQ-v2's per-task settings where the command line leaves them out (cfgs/task/*.yaml): -> batch size (512
-    for walker tasks, else 256), n-step (1 for walker tasks, else 3) and the reset window (the noise schedule's
-    length x action repeat; None for a constant schedule)."""
-    walker = domain == "walker"
-    batch_size = args.batch_size if args.batch_size is not None else (512 if walker else 256)
-    nstep = args.nstep if args.nstep is not None else (1 if walker else 3)
-    reset_window = args.reset_window
-    if reset_window is None and schedule_steps is not None:
-        reset_window = schedule_steps * args.action_repeat
-    return batch_size, nstep, reset_window
+def with_task_settings(args, domain, task):
+    """-> args with DrQ-v2's settings for the task where the command line leaves them out (TASKS), and the reset
+    window: the noise schedule's length x action repeat (None for a constant schedule). A suite task outside the
+    table gets cfgs/config.yaml's settings and must be given the frames and the noise schedule."""
+    env_id = f"{domain}_{task}"
+    if env_id in TASKS:
+        group, extra = TASKS[env_id]
+        settings = {**CONFIG, **GROUPS[group], **extra}
+    else:
+        missing = [name for name in ("num_train_frames", "stddev_schedule") if getattr(args, name) is None]
+        if missing:
+            flags = " and ".join(f"--{name.replace('_', '-')}" for name in missing)
+            raise SystemExit(
+                f"error: --env-id {args.env_id} has no DrQ-v2 settings (cfgs/task/*.yaml): give {flags} (DrQ-v2's easy "
+                "tasks: --num-train-frames 1100000 --stddev-schedule 'linear(1.0,0.1,100000)', medium 3100000 and "
+                "'linear(1.0,0.1,500000)')"
+            )
+        settings = dict(CONFIG)
+    settings = {name: value if getattr(args, name) is None else getattr(args, name) for name, value in settings.items()}
+    args = dataclasses.replace(args, **settings)
+    if args.reset_window is None:
+        schedule_steps = parse_schedule(args.stddev_schedule)[1]
+        args.reset_window = None if schedule_steps is None else schedule_steps * args.action_repeat
+    return args
+
+
+def steps_per_episode(args):
+    """Agent steps of a whole episode (the task's 1000 frames or --max-episode-frames, in action repeats)."""
+    return -(-min(args.max_episode_frames or TASK_FRAMES, TASK_FRAMES) // args.action_repeat)
+
+
+def replay_slots(args):
+    """Frames the replay ring holds. `uniform`: --replay-buffer-size. `loader`: room for the workers' transitions,
+    each of their episodes' first frame and two more episodes (the running one and one not read yet), so the
+    workers' own eviction decides what leaves, as in DrQ-v2. Never more than the run can write (with the buffer
+    kept at resets, unknown)."""
+    slots, steps = args.replay_buffer_size, steps_per_episode(args)
+    if args.replay == "loader":
+        slots += LOADER_WORKERS * max(1, args.replay_buffer_size // LOADER_WORKERS // steps) + 2 * (steps + 1)
+    if not args.reset_keep_buffer:
+        train_steps = args.num_train_frames // args.action_repeat
+        slots = min(slots, train_steps + train_steps // steps + 2)  # a frame a step and after each reset (+ a rule's)
+    return slots
 
 
 def readings_per_window(args, window):
@@ -636,7 +796,8 @@ def readings_per_window(args, window):
 
 
 def check_args(args):
-    """Stop with one clear line on input this script cannot serve, before any environment is made."""
+    """Stop with one clear line on input this script cannot serve, before any environment is made; -> args with the
+    task's settings filled in."""
     check_numbers(
         args,
         positive="num_train_frames action_repeat frame_stack image_size eval_every_frames num_eval_episodes "
@@ -662,13 +823,13 @@ def check_args(args):
             f"error: --env-id {args.env_id}: the lqr tasks have no time limit (an evaluation would never end) and "
             "actions bounded at +-1e10, which DrQ-v2 rescales [-1, 1] to; use another suite task"
         )
-    schedule = parse_schedule(args.stddev_schedule)
-    if schedule is None:
+    if args.stddev_schedule is not None and parse_schedule(args.stddev_schedule) is None:
         raise SystemExit(
             f"error: --stddev-schedule {args.stddev_schedule!r} is not a stddev or linear(initial,final,steps) "
             "(stddevs finite and non-negative, steps at least 1)"
         )
-    batch_size, nstep, reset_window = task_defaults(args, resolved[0], schedule[1])
+    args = with_task_settings(args, *resolved)
+    nstep, steps = args.nstep, steps_per_episode(args)
     if args.num_seed_frames > args.num_train_frames:
         raise SystemExit(f"error: --num-seed-frames {args.num_seed_frames} exceeds --num-train-frames {args.num_train_frames}")
     if args.num_seed_frames // args.action_repeat < nstep:
@@ -676,40 +837,64 @@ def check_args(args):
             f"error: --num-seed-frames {args.num_seed_frames} gives fewer agent steps than --nstep {nstep}: "
             "the first update would find no transition"
         )
-    episode_frames = min(args.max_episode_frames or TASK_FRAMES, TASK_FRAMES)
-    if -(-episode_frames // args.action_repeat) < nstep:
+    if steps < nstep:
         raise SystemExit(
-            f"error: --nstep {nstep} exceeds the agent steps of an episode ({episode_frames} frames, --action-repeat "
-            f"{args.action_repeat}): no transition could be sampled"
+            f"error: --nstep {nstep} exceeds the agent steps of an episode ({steps * args.action_repeat} frames, "
+            f"--action-repeat {args.action_repeat}): no transition could be sampled"
         )
-    if batch_size > args.replay_buffer_size:
+    if args.replay == "loader" and args.num_seed_frames // args.action_repeat < LOADER_WORKERS * steps:
         raise SystemExit(
-            f"error: --batch-size {batch_size} exceeds the replay capacity --replay-buffer-size {args.replay_buffer_size}"
+            f"error: --num-seed-frames {args.num_seed_frames}: --replay loader samples finished episodes only and each "
+            f"of its {LOADER_WORKERS} workers needs one by the first update: give at least {LOADER_WORKERS} episodes "
+            f"({LOADER_WORKERS * steps * args.action_repeat} frames) or --replay uniform"
+        )
+    if args.replay == "loader" and args.replay_buffer_size // LOADER_WORKERS < steps:
+        raise SystemExit(
+            f"error: --replay-buffer-size {args.replay_buffer_size}: each of the {LOADER_WORKERS} loader workers keeps "
+            f"{args.replay_buffer_size // LOADER_WORKERS} transitions, less than an episode ({steps}); raise it or "
+            "use --replay uniform"
+        )
+    if args.batch_size > args.replay_buffer_size:
+        raise SystemExit(
+            f"error: --batch-size {args.batch_size} exceeds the replay capacity --replay-buffer-size {args.replay_buffer_size}"
         )
     if args.replay_buffer_size < nstep + args.frame_stack:
         raise SystemExit(
             f"error: --replay-buffer-size {args.replay_buffer_size} cannot hold one transition "
             f"(needs --nstep + --frame-stack = {nstep + args.frame_stack} frames)"
         )
-    if args.reset_rule and reset_window is None:
+    if args.reset_rule and args.reset_window is None:
         raise SystemExit("error: a constant --stddev-schedule has no decay length: give --reset-window")
-    readings = readings_per_window(args, reset_window) if args.reset_rule else args.reset_consecutive
-    if readings < args.reset_consecutive and reset_window < args.num_train_frames:  # else the window never closes
+    readings = readings_per_window(args, args.reset_window) if args.reset_rule else args.reset_consecutive
+    if readings < args.reset_consecutive and args.reset_window < args.num_train_frames:  # else the window never closes
         raise SystemExit(
-            f"error: --reset-window {reset_window} holds {readings} readings of the mlp1 gradient norm (one per "
+            f"error: --reset-window {args.reset_window} holds {readings} readings of the mlp1 gradient norm (one per "
             f"{'evaluation' if args.reset_check == 'eval' else 'update'} after the {args.num_seed_frames} seed frames) "
             f"and an escape needs --reset-consecutive {args.reset_consecutive}: every run would be reset; lengthen it"
         )
+    return args
 
 
-def replay_device(args, device):
-    """Where the replay frames go: the GPU for `--buffer-device cuda` if one is in use and has room, else the host."""
+def refuse_cleanrl_flags(argv):
+    """CleanRL's --total-timesteps counts agent steps; this script counts frames as DrQ-v2 does (one line, not tyro's
+    box)."""
+    for arg in argv:
+        if arg.split("=")[0] in ("--total-timesteps", "--total_timesteps"):
+            raise SystemExit(
+                "error: --total-timesteps is not a flag here: use --num-train-frames (environment frames, agent steps x "
+                "--action-repeat; default: the task's, 1100000 for easy tasks)"
+            )
+
+
+def replay_device(args, device, slots):
+    """Where the replay frames go: the GPU for `--buffer-device cuda` if one is in use and has room for `slots`
+    frames, else the host."""
     if args.buffer_device == "cpu":
         return torch.device("cpu")
     if device.type != "cuda":
         print("note: no GPU in use, the replay buffer stays on the host (--buffer-device cpu silences this)", file=sys.stderr)
         return torch.device("cpu")
-    need, free = args.replay_buffer_size * 3 * args.image_size**2, torch.cuda.mem_get_info(device)[0]
+    need, free = slots * 3 * args.image_size**2, torch.cuda.mem_get_info(device)[0]
     if need > free - 2e9:  # leave about 2 GB to the networks and a batch's activations (an estimate)
         raise SystemExit(
             f"error: --buffer-device cuda: --replay-buffer-size {args.replay_buffer_size} takes {need / 1e9:.1f} GB of "
@@ -719,7 +904,7 @@ def replay_device(args, device):
 
 
 def stop_on_signal():
-    """Ctrl-C or SIGTERM ends training after the current iteration, so the logs and the model are kept;
+    """Ctrl-C or SIGTERM ends training after the current agent step, so the logs and the model are kept;
     a second signal aborts at once."""
     received = []
 
@@ -727,18 +912,24 @@ def stop_on_signal():
         if received:
             raise KeyboardInterrupt
         received.append(signal.Signals(signum).name)
-        print(f"{received[0]}: stopping after this iteration (again to abort)", file=sys.stderr)
+        print(f"{received[0]}: stopping after this agent step (again to abort)", file=sys.stderr)
 
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, handler)
     return received
 
 
-def progress(global_step, total_timesteps, start_time):
-    """CleanRL's `SPS:` line with the step out of the total and the time left."""
-    sps = int(global_step / (time.time() - start_time))
-    left = max(total_timesteps - global_step, 0) / max(sps, 1)
-    return f"SPS: {sps} | step {global_step}/{total_timesteps} | ETA {left // 3600:.0f}h{left % 3600 // 60:02.0f}m"
+def progress(global_frame, total_frames, now, start_time, update_start):
+    """CleanRL's `SPS:` line with the frame out of the total and the time left: the frames left at the rate measured
+    since the first update, `update_start` = (frame, time); the seed frames before it (no update) run much faster.
+    Times on one clock that leaves evaluations out."""
+    sps = int(global_frame / (now - start_time))
+    left = max(total_frames - global_frame, 0)
+    line = f"SPS: {sps} | step {global_frame}/{total_frames} | ETA "
+    if left and (update_start is None or global_frame <= update_start[0]):
+        return line + "after the seed frames"
+    seconds = left and left * (now - update_start[1]) / (global_frame - update_start[0])
+    return line + f"{seconds // 3600:.0f}h{seconds % 3600 // 60:02.0f}m"
 
 
 def nonfinite_terms(model, **losses):
@@ -746,20 +937,6 @@ def nonfinite_terms(model, **losses):
     named = list(losses.items()) + list(model.named_parameters())
     finite = torch.stack([torch.isfinite(value).all() for _, value in named]).tolist()
     return [name for (name, _), ok in zip(named, finite) if not ok]
-
-
-@contextmanager
-def timed(seconds, phase):
-    """Add the wall-clock seconds the block takes to seconds[phase] (the perf/ tags)."""
-    start = time.perf_counter()
-    yield
-    seconds[phase] += time.perf_counter() - start
-
-
-def log_perf(writer, seconds, steps, frame):
-    """perf/{phase}_ms: the milliseconds per agent step each phase took over the last `steps` steps."""
-    for phase, total in seconds.items():
-        writer.add_scalar(f"perf/{phase}_ms", 1000 * total / steps, frame)
 
 
 def evaluate(env, agent, num_episodes, frame_stack, device, video_frames=None, stop=()):
@@ -790,11 +967,10 @@ def evaluate(env, agent, num_episodes, frame_stack, device, video_frames=None, s
 
 
 if __name__ == "__main__":
-    args = tyro.cli(Args)
-    check_args(args)
+    refuse_cleanrl_flags(sys.argv[1:])
+    args = check_args(tyro.cli(Args))
     domain, task = resolve_task(args.env_id)
-    stddev_at, stddev_steps = parse_schedule(args.stddev_schedule)
-    args.batch_size, args.nstep, args.reset_window = task_defaults(args, domain, stddev_steps)
+    stddev_at = parse_schedule(args.stddev_schedule)[0]
     run_name = f"{args.env_id}__{args.exp_name}__{args.seed}__{int(time.time())}"
     if args.track:
         import wandb
@@ -805,7 +981,7 @@ if __name__ == "__main__":
             sync_tensorboard=True,
             config=vars(args),
             name=run_name,
-            monitor_gym=False,  # wandb's gym hook breaks on gymnasium 1.x: videos are logged below
+            monitor_gym=False,  # no gym environment here: the videos are logged below
             save_code=True,
         )
     writer = SummaryWriter(f"runs/{run_name}")
@@ -815,7 +991,7 @@ if __name__ == "__main__":
         "|param|value|\n|-|-|\n%s" % ("\n".join([f"|{key}|{value}|" for key, value in vars(args).items()])),
     )
 
-    # TRY NOT TO MODIFY: seeding
+    # seeding
     random.seed(args.seed)
     np.random.seed(args.seed)
     torch.manual_seed(args.seed)
@@ -825,7 +1001,8 @@ if __name__ == "__main__":
     device = torch.device("cuda" if torch.cuda.is_available() and args.cuda else "cpu")
     if args.cuda and not torch.cuda.is_available():
         print("note: no GPU available, running on the CPU (--no-cuda silences this)", file=sys.stderr)
-    buffer_device = replay_device(args, device)
+    slots = replay_slots(args)
+    buffer_device = replay_device(args, device, slots)
 
     # env setup: DrQ-v2 gives the training and the evaluation environment the same seed
     env_kwargs = dict(size=args.image_size, fast_render=args.fast_render, max_episode_frames=args.max_episode_frames)
@@ -839,22 +1016,22 @@ if __name__ == "__main__":
         kill_mlp1(agent.actor)
     optimizers = make_optimizers(agent, args.lr)
     aug = RandomShiftsAug(pad=4)
-    rb = ReplayBuffer(
-        args.replay_buffer_size, frame_shape, env.action_dim, args.frame_stack, args.nstep, args.discount, buffer_device
-    )
+    loader = None
+    if args.replay == "loader":  # make_replay_loader: each worker keeps max_size // num_workers transitions
+        loader = LoaderReplay(args.replay_buffer_size // LOADER_WORKERS, LOADER_WORKERS, FETCH_EVERY, args.seed)
+    rb = ReplayBuffer(slots, frame_shape, env.action_dim, args.frame_stack, args.nstep, args.discount, buffer_device, loader)
     rule = ResetRule(args.reset_window, args.reset_threshold, args.reset_consecutive)
     seed_steps = args.num_seed_frames // args.action_repeat
     eval_every_steps = max(1, args.eval_every_frames // args.action_repeat)
     num_train_steps = args.num_train_frames // args.action_repeat
 
-    # TRY NOT TO MODIFY: start the game
     start_time, eval_time = time.time(), 0.0  # charts/SPS leaves evaluation time out
+    update_start = None  # (frame, time less evaluations) of the first update: the ETA's rate
     trial_start = 0  # the agent step at which training last (re)started from scratch
     mlp1_grad_norm, logs, last_log_step, done = None, None, -100, False
-    perf, perf_step = dict.fromkeys(("env", "act", "sample", "copy", "update"), 0.0), 0  # seconds since perf_step
     stop, diverged = stop_on_signal(), []
     last_finite = copy.deepcopy(agent.state_dict()) if args.save_model else None
-    print(f"evaluating the initial policy ({args.num_eval_episodes} episodes) ...")
+    print(f"evaluating the initial policy ({args.num_eval_episodes} episode{'s' * (args.num_eval_episodes > 1)}) ...")
     for global_step in range(num_train_steps):
         global_frame = global_step * args.action_repeat
         if stop or diverged:
@@ -869,8 +1046,8 @@ if __name__ == "__main__":
             print(f"global_frame={global_frame}, eval_return={eval_return:.1f}")
             writer.add_scalar("eval/episodic_return", eval_return, global_frame)
             writer.add_scalar("eval/episodic_length", eval_length, global_frame)
-            if rb.count > args.nstep + 1:
-                obs_batch = torch.as_tensor(rb.sample(args.batch_size)[0], device=device)
+            if rb.count > args.nstep + 1:  # a uniform batch: the loader's batches stay as in training
+                obs_batch = torch.as_tensor(rb.sample(0, t=rb.uniform_indices(args.batch_size))[0], device=device)
                 for tag, value in collapse_metrics(agent, obs_batch).items():
                     writer.add_scalar(tag, value, global_frame)
             if video:
@@ -881,9 +1058,6 @@ if __name__ == "__main__":
                 ImageSequenceClip(video, fps=20).write_videofile(video_path, logger=None)
                 if args.track:
                     wandb.log({"videos": wandb.Video(video_path, format="mp4")})
-            if global_step > perf_step:
-                log_perf(writer, perf, global_step - perf_step, global_frame)
-            perf, perf_step = dict.fromkeys(perf, 0.0), global_step
             eval_time += time.time() - eval_start
             # the rule reads the norm the last actor update left; a reset restarts training from scratch now
             if args.reset_rule and args.reset_check == "eval" and mlp1_grad_norm is not None:
@@ -892,9 +1066,8 @@ if __name__ == "__main__":
                     trial_start, logs, mlp1_grad_norm = global_step, None, None
 
         if done or global_step == trial_start:  # a new episode: the last one ended, or training (re)started
-            with timed(perf, "env"):
-                frame = env.reset()
-                rb.add(frame, first=True)
+            frame = env.reset()
+            rb.add(frame, first=True)
             frames = deque([frame] * args.frame_stack, maxlen=args.frame_stack)
             episode_return, episode_steps = 0.0, 0
         trial_step = global_step - trial_start
@@ -904,7 +1077,7 @@ if __name__ == "__main__":
         if trial_step < args.num_expl_steps:
             action = np.random.uniform(-1.0, 1.0, env.action_dim).astype(np.float32)
         else:
-            with timed(perf, "act"), torch.no_grad():
+            with torch.no_grad():
                 obs = torch.as_tensor(np.concatenate(frames), device=device)[None]
                 mu = agent.actor(agent.encoder(obs.float()))
                 action = sample_action(mu, stddev)[0].cpu().numpy()
@@ -914,24 +1087,23 @@ if __name__ == "__main__":
 
         # ALGO LOGIC: training.
         if trial_step >= seed_steps and global_step % args.update_every_steps == 0:
-            with timed(perf, "sample"):
-                batch = rb.sample(args.batch_size)
-            with timed(perf, "copy"):
-                batch = tuple(torch.as_tensor(x, device=device) for x in batch)
-            with timed(perf, "update"):
-                logs = update(agent, optimizers, aug, batch, stddev, args)
-                mlp1_grad_norm = logs["mlp1_grad_norm"]
-                reading = mlp1_grad_norm.item() if args.reset_rule and args.reset_check == "update" else None  # sync
-            # `--reset-check update`: the rule reads every update; after a reset this step's transition is the
-            # fresh buffer's first frame and the next step starts a new episode
-            if reading is not None and apply_rule(rule, reading, global_frame, writer):
+            update_start = update_start or (global_frame, time.time() - eval_time)
+            batch = tuple(torch.as_tensor(x, device=device) for x in rb.sample(args.batch_size))
+            logs = update(agent, optimizers, aug, batch, stddev, args)
+            mlp1_grad_norm = logs["mlp1_grad_norm"]
+            # `--reset-check update`: the rule reads every update (a host sync); after a reset this step's transition
+            # is the fresh buffer's first frame and the next step starts a new episode
+            if (
+                args.reset_rule
+                and args.reset_check == "update"
+                and apply_rule(rule, mlp1_grad_norm.item(), global_frame, writer)
+            ):
                 optimizers = reset_training(agent, optimizers, rb, args.lr, args.reset_keep_buffer)
                 trial_start, logs, mlp1_grad_norm = global_step + 1, None, None
 
-        # TRY NOT TO MODIFY: execute the game and log data.
-        with timed(perf, "env"):
-            frame, reward, discount, done = env.step(action)
-            rb.add(frame, action, reward, discount)
+        # execute the environment step and log data
+        frame, reward, discount, done = env.step(action)
+        rb.add(frame, action, reward, discount, last=done)
         frames.append(frame)
         episode_return, episode_steps = episode_return + reward, episode_steps + 1
         if done:
@@ -939,7 +1111,8 @@ if __name__ == "__main__":
             writer.add_scalar("charts/episodic_return", episode_return, global_frame + args.action_repeat)
             writer.add_scalar("charts/episodic_length", episode_steps * args.action_repeat, global_frame + args.action_repeat)
             sps = round((global_frame + args.action_repeat) / (time.time() - start_time - eval_time), 1)
-            print(progress(global_frame + args.action_repeat, args.num_train_frames, start_time + eval_time))
+            now = time.time() - eval_time
+            print(progress(global_frame + args.action_repeat, args.num_train_frames, now, start_time, update_start))
             writer.add_scalar("charts/SPS", sps, global_frame + args.action_repeat)
 
         if logs is not None and global_step - last_log_step >= 100:  # the first update every 100 steps
@@ -959,8 +1132,6 @@ if __name__ == "__main__":
 
     diverged = diverged or nonfinite_terms(agent)  # the steps since the last check
     writer.add_scalar("reset/count", rule.resets, global_frame)
-    if global_frame // args.action_repeat > perf_step:  # the steps since the last evaluation
-        log_perf(writer, perf, global_frame // args.action_repeat - perf_step, global_frame)
     if args.save_model:
         if diverged:
             agent.load_state_dict(last_finite)  # the last finite model

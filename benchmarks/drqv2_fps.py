@@ -6,8 +6,7 @@
    out), runs alternated with the script at --ref if given; evaluation only at frame 0 (before the window) and
    the rule off (`--no-reset-rule`: with no evaluation it would never read), so the rate is training alone;
 3. breakdown: a sampling profile of the real script over the same episodes (benchmarks/phase_profile.py: env step
-   + render, act, replay sample, host-to-device copies, update, ...), and the script's perf/*_ms TensorBoard
-   scalars (means over the run) if it logs them.
+   + render, act, replay sample, host-to-device copies, update, ...).
 
 python benchmarks/drqv2_fps.py --env-id walker_walk --window 6 16
 """
@@ -18,8 +17,6 @@ import re
 import shlex
 import subprocess
 import sys
-import tempfile
-from pathlib import Path
 
 import sps
 
@@ -41,21 +38,6 @@ def renderer():
         return f"MUJOCO_GL={env['MUJOCO_GL']}: no context ({out.stderr.strip().splitlines()[-1:]})", True
     software = re.search(r"llvmpipe|softpipe|swrast|swiftshader", out.stdout, re.I) is not None
     return f"MUJOCO_GL={env['MUJOCO_GL']}: {out.stdout.strip()}", software
-
-
-def perf_scalars(command, env, timeout):
-    """The last value of each perf/* scalar a full run of `command` logs to TensorBoard ({} if it logs none)."""
-    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
-
-    with tempfile.TemporaryDirectory() as scratch:
-        subprocess.run(command, cwd=scratch, env=env, capture_output=True, timeout=timeout)
-        last = {}
-        for run in {path.parent for path in Path(scratch, "runs").rglob("events.out.tfevents*")}:
-            accumulator = EventAccumulator(str(run), size_guidance={"scalars": 0})
-            accumulator.Reload()
-            for tag in (t for t in accumulator.Tags()["scalars"] if t.startswith("perf/")):
-                last[tag] = accumulator.Scalars(tag)[-1].value
-    return last
 
 
 def main():
@@ -104,13 +86,6 @@ def main():
         report = sps.profile(sys.executable, SCRIPT, flags, "drqv2", args.threads, first, last - first)
         print(f"\nPhases (sampling profile of the real script, SPS lines {first} to {last}, CUDA_LAUNCH_BLOCKING=1):\n")
         print(sps.profile_table(report).replace("iterations", "episodes").replace("s per iteration", "s per episode"))
-    if "perf/" in SCRIPT.read_text():  # one more run, evaluated every FIRST episodes: perf/ covers the last interval
-        command = [sys.executable, str(SCRIPT), *script_flags(last * episode, first * episode)]
-        values = perf_scalars(command, env, args.timeout)
-        since = (last - 1) // first * first * episode
-        print(f"\nThe script's perf/ scalars, ms per agent step over frames {since} to {last * episode} (its timers, "
-              "no GPU sync):\n\n| tag | ms |\n|---|---|")  # fmt: skip
-        print("\n".join(f"| {tag} | {value:.2f} |" for tag, value in sorted(values.items())))
     print()
 
 

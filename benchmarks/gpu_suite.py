@@ -33,8 +33,9 @@ import sps
 FULL = dict(window=(5, 30), rounds=2, num_envs=8, num_steps=128, env_seconds=3.0, profile_iterations=10,
             drq_window=(6, 16), drq_args="", atari_steps=500_000, learn_seconds=420, drq_frames=20_000,
             learn_atari_args="", learn_drq_args="", compile_part=True, pfo_profile=True)  # fmt: skip
+# --replay uniform: updates from the first episode on (the default loader samples finished episodes only, 4 of them)
 DRQ_TINY = ("--max-episode-frames 40 --num-seed-frames 40 --num-expl-steps 10 --batch-size 8 --hidden-dim 16 "
-            "--feature-dim 8 --replay-buffer-size 500 --fast-render --update-every-steps 4")  # fmt: skip
+            "--feature-dim 8 --replay-buffer-size 500 --fast-render --update-every-steps 4 --replay uniform")  # fmt: skip
 TINY = dict(window=(1, 2), rounds=1, num_envs=2, num_steps=16, env_seconds=1.0, profile_iterations=1, pfo_profile=False,
             drq_window=(1, 2), drq_args=DRQ_TINY, atari_steps=64, learn_seconds=300, drq_frames=120,
             learn_atari_args="--num-envs 2 --num-steps 16",

@@ -113,6 +113,8 @@ def test_defaults_pass_the_checks(script):
         ("ppo_etf_atari.py", ["--env-id", "CartPole-v1"], "not an Atari game"),
         ("ppo_etf_classic.py", ["--env-id", "ALE/Phoenix-v5"], "use ppo_etf_atari.py"),
         ("reinforce_etf.py", ["--learning-rate", "-1"], "--learning-rate must be finite and positive"),
+        ("drqv2_reset_rule.py", ["--total-timesteps", "100000"], "use --num-train-frames (environment frames"),
+        ("drqv2_reset_rule.py", ["--total-timesteps=100000"], "use --num-train-frames (environment frames"),
     ],
 )
 def test_a_user_sees_one_line_and_a_nonzero_exit(tmp_path, script, argv, message):
