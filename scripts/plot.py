@@ -58,6 +58,7 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 # What each training script's global_step (the logs' x axis) counts, by the start of the run's exp_name (the
 # script's name unless --exp-name says otherwise; the experiments/ scripts keep the prefix). Other runs: "steps".
 X_UNITS = {
+    "ppo_classic": "agent steps",
     "ppo_etf_classic": "agent steps",
     "reinforce": "agent steps",  # reinforce_etf.py; experiments/reinforce_etf.sh names its runs reinforce_eps*
     "ppo_etf_atari": "agent steps",
