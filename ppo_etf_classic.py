@@ -1,17 +1,15 @@
-# ACPG (Action Collapse Policy Gradient, Zhou et al., arXiv 2509.02737) on PPO for classic control.
-# The actor's last layer is a fixed simplex equiangular tight frame (ETF): a buffer, never trained, so
-# only the backbone learns to place each state's features on its action's vertex. `--no-etf` restores
-# upstream's learned linear head, so the baseline runs from this same file.
+# ACPG (Action Collapse Policy Gradient, Zhou et al., arXiv 2509.02737) on PPO: the actor's last layer is a fixed
+# simplex equiangular tight frame (ETF), never trained (`--no-etf`: learned). Fork of ppo_classic.py (`diff` them):
+# the ETF head (`--etf-scale`, `--hidden-dim`), `--epsilon` (the paper's exploration ablation), `collapse/`, `repr/` metrics.
 #
-# Fork of CleanRL's cleanrl/ppo.py (MIT, https://github.com/vwxyzjn/cleanrl). What differs from it:
-# - the ETF action head (`simplex_etf`, `SimplexETF`, `--etf/--no-etf`, `--etf-scale`, `--hidden-dim`);
-# - `--epsilon`: actions from the uniform mixture (1-eps) pi + eps/K, its log-probability in the ratio (ACPG's
-#   exploration ablation); toy-text (Discrete) states as one-hot vectors; `--max-episode-steps` bounds every episode;
+# CleanRL's ppo.py (MIT, https://github.com/vwxyzjn/cleanrl, fe8d8a03) ported to gymnasium 1.x, and nothing else:
+# the parent of ppo_etf_classic.py, for classic control and toy text. What differs:
 # - gymnasium 1.x: SAME_STEP autoreset, so upstream's GAE is unchanged; episode stats read from
-#   infos["final_info"]["episode"] masked by infos["final_info"]["_episode"];
-# - `--epochs` as an alias of `--update-epochs`; `--save-model`; Categorical without per-step argument checks;
-# - once per iteration on the rollout: policy entropy, action-collapse metrics of the actor's features
-#   grouped by greedy action (`collapse/`), feature ranks, dead units and norm (`repr/`);
+#   infos["final_info"]["episode"] masked by infos["final_info"]["_episode"]; videos logged to W&B by the script;
+# - toy-text (Discrete) states as one-hot vectors; `--max-episode-steps` bounds every episode;
+# - `--epochs` as an alias of `--update-epochs`; `--save-model`, then `--eval-episodes` episodes of the saved model;
+# - speed: no argument checks in Categorical, inference_mode, fused Adam, the rollout's rewards and dones uploaded
+#   once an iteration, minibatch indices on the device, clip fractions read once an iteration;
 # - bad input, a diverged loss and Ctrl-C/SIGTERM stop with one line; logs and the model are kept.
 import copy
 import difflib
@@ -95,6 +93,8 @@ class Args:
     """the maximum norm for the gradient clipping"""
     target_kl: float | None = None
     """the target KL divergence threshold"""
+    max_episode_steps: int | None = None
+    """cap on an episode's length; default: the id's own time limit, or 200 (Taxi-v4's) for ids without one"""
 
     # ACPG arguments
     etf: bool = True
@@ -102,11 +102,9 @@ class Args:
     etf_scale: float = 1.0
     """logits = etf_scale * h @ W; 1 keeps the ETF's unit-norm columns (the paper leaves the scale open)"""
     hidden_dim: int = 64
-    """width d of the hidden layers (upstream: 64); the ETF needs d >= number of actions"""
+    """width d of the actor's hidden layers (upstream: 64, kept by the critic); the ETF needs d >= number of actions"""
     epsilon: float = 0.0
     """uniform-mixture exploration: actions are sampled from (1 - epsilon) * pi_theta + epsilon / K (the ratio uses it)"""
-    max_episode_steps: int | None = None
-    """cap on an episode's length; default: the id's own time limit, or 200 (Taxi-v4's) for ids without one"""
 
     # to be filled in runtime
     batch_size: int = 0
@@ -120,6 +118,7 @@ class Args:
 def make_env(env_id, idx, capture_video, run_name, max_episode_steps=None):
     def thunk():
         if capture_video and idx == 0:
+            os.environ.setdefault("SDL_VIDEODRIVER", "dummy")  # rgb_array needs no display; probing one prints an SDL "error:"
             env = gym.make(env_id, render_mode="rgb_array", max_episode_steps=max_episode_steps)
             env = gym.wrappers.RecordVideo(env, f"videos/{run_name}")
         else:
@@ -144,8 +143,10 @@ def evaluate(model_path, agent, env_id, eval_episodes, seed, device, max_episode
         with torch.no_grad():
             action = agent.get_action_and_value(torch.Tensor(obs).to(device))[0]
         obs, _, _, _, infos = envs.step(action.cpu().numpy())
-        if "final_info" in infos:
-            episodic_returns += list(infos["final_info"]["episode"]["r"][infos["final_info"]["_episode"]])
+        if "final_info" in infos:  # one env: its episode ended
+            episodic_return = infos["final_info"]["episode"]["r"][0]
+            print(f"eval_episode={len(episodic_returns)}, episodic_return={episodic_return}")
+            episodic_returns += [episodic_return]
     envs.close()
     return episodic_returns
 
@@ -157,10 +158,8 @@ def layer_init(layer, std=np.sqrt(2), bias_const=0.0):
 
 
 def behaviour_logits(logits, epsilon):
-    """Logits of the exploring behaviour policy pi_b = (1 - eps) * pi_theta + eps / K, a uniform mixture with the
-    stochastic policy. Actions are sampled from pi_b and the loss uses log pi_b(a|s), the log-probability of the
-    mixture that actually chose the action (its gradient flows into pi_theta through the (1 - eps) term). Log space,
-    stable for any eps in [0, 1]; eps = 0 gives the logits back, eps = 1 the uniform policy (no gradient)."""
+    """The behaviour policy pi_b = (1 - eps) * pi_theta + eps / K as logits, in log space (stable for eps in [0, 1]):
+    it samples the actions and the ratio uses its log-probability; the entropy bonus stays pi_theta's."""
     if epsilon == 0.0:
         return logits
     log_pi = torch.log_softmax(logits, dim=-1)
@@ -172,7 +171,7 @@ def simplex_etf(dim, num_actions):
     """ACPG's fixed action layer W (dim x K) = sqrt(K/(K-1)) U (I_K - 11^T/K), U^T U = I_K from the QR of a
     Gaussian: unit-norm columns, pairwise cosine -1/(K-1), columns summing to zero."""
     if num_actions < 2 or dim < num_actions:
-        raise ValueError(f"the ETF needs 2 <= K <= d, got K={num_actions} actions and d={dim} features")
+        raise ValueError(f"the ETF needs 2 <= K <= d, got K={num_actions} and d={dim}")
     u, _ = torch.linalg.qr(torch.randn(dim, num_actions))
     centring = torch.eye(num_actions) - torch.ones(num_actions, num_actions) / num_actions
     return (num_actions / (num_actions - 1)) ** 0.5 * u @ centring
@@ -195,11 +194,11 @@ class Agent(nn.Module):
     def __init__(self, envs, etf=True, etf_scale=1.0, hidden_dim=64):
         super().__init__()
         self.critic = nn.Sequential(
-            layer_init(nn.Linear(np.array(envs.single_observation_space.shape).prod(), hidden_dim)),
+            layer_init(nn.Linear(np.array(envs.single_observation_space.shape).prod(), 64)),
             nn.Tanh(),
-            layer_init(nn.Linear(hidden_dim, hidden_dim)),
+            layer_init(nn.Linear(64, 64)),
             nn.Tanh(),
-            layer_init(nn.Linear(hidden_dim, 1), std=1.0),
+            layer_init(nn.Linear(64, 1), std=1.0),
         )
         self.actor = nn.Sequential(
             layer_init(nn.Linear(np.array(envs.single_observation_space.shape).prod(), hidden_dim)),
@@ -215,25 +214,23 @@ class Agent(nn.Module):
         return self.critic(x)
 
     def get_action_and_value(self, x, action=None, epsilon=0.0):
-        logits = self.actor(x)
+        hidden = self.features = self.actor[:-1](x)  # features kept for the rollout's metrics
+        logits = self.actor[-1](hidden)
         probs = Categorical(logits=behaviour_logits(logits, epsilon))
         if action is None:
             action = probs.sample()
-        entropy = probs.entropy() if epsilon == 0.0 else Categorical(logits=logits).entropy()  # of pi_theta
-        return action, probs.log_prob(action), entropy, self.critic(x)
+        return action, probs.log_prob(action), (Categorical(logits=logits) if epsilon else probs).entropy(), self.critic(x)
 
 
-def rollout_metrics(agent, b_obs):
-    """ACPG's collapse metrics and the representation metrics of the actor's features on the rollout."""
+def rollout_metrics(agent, hidden):
+    """ACPG's collapse metrics and the representation metrics of the rollout's features (N x d), grouped by greedy action."""
     with torch.no_grad():
-        hidden = agent.actor[:-1](b_obs)
         logits = agent.actor[-1](hidden)
     metrics = {"collapse/policy_entropy": Categorical(logits=logits).entropy().mean().item()}
     nc = action_collapse_metrics(hidden, logits.argmax(dim=1), agent.actor[-1].weight.T)
     metrics.update({f"collapse/{key}": value for key, value in nc.items()})
     metrics.update({f"repr/{key}": value for key, value in rank_metrics(hidden).items()})
-    metrics["repr/dead_units"] = dead_units(hidden, "tanh")
-    metrics["repr/feature_norm"] = mean_norm(hidden)
+    metrics.update({"repr/dead_units": dead_units(hidden, "tanh"), "repr/feature_norm": mean_norm(hidden)})
     return metrics
 
 
@@ -247,23 +244,7 @@ def check_numbers(args, positive="", non_negative="", probability=""):
                 raise SystemExit(f"error: --{name.replace('_', '-')} must be finite and {allowed}, got {value}")
 
 
-def check_batch(args, frames_per_step=1):
-    """Stop with one line unless the budget (steps or frames) holds a batch and the minibatches split it evenly."""
-    if args.batch_size or args.minibatch_size or args.num_iterations:
-        raise SystemExit(
-            "error: --batch-size, --minibatch-size and --num-iterations are computed; set --num-envs, "
-            "--num-steps, --num-minibatches and --total-timesteps instead"
-        )
-    batch_size = args.num_envs * args.num_steps
-    if args.total_timesteps < batch_size * frames_per_step:
-        raise SystemExit(
-            f"error: --total-timesteps {args.total_timesteps} is below one batch ({batch_size * frames_per_step})"
-        )
-    if batch_size % args.num_minibatches:
-        raise SystemExit(f"error: --num-minibatches {args.num_minibatches} does not divide the batch {batch_size}")
-
-
-def check_env(env_id, atari_script="ppo_etf_atari.py"):
+def check_env(env_id, atari_script="ppo_atari_ale_vector.py"):
     """Stop with one line unless env_id makes an env with Box or Discrete observations and Discrete actions; return K."""
     if env_id not in gym.registry:  # it may be an Atari id: register them, only to name the right script
         gym.register_envs(__import__("ale_py"))
@@ -289,19 +270,25 @@ def check_args(args):
     check_numbers(
         args,
         positive="total_timesteps learning_rate eval_episodes num_envs num_steps num_minibatches update_epochs clip_coef "
-        "max_grad_norm target_kl etf_scale hidden_dim max_episode_steps",
+        "max_grad_norm target_kl max_episode_steps etf_scale hidden_dim",
         non_negative="ent_coef vf_coef",
         probability="gamma gae_lambda epsilon",
     )
     if not 0 <= args.seed < 2**32:  # numpy and the envs take 32-bit seeds
         raise SystemExit(f"error: --seed must be in [0, 2**32), got {args.seed}")
-    check_batch(args)
-    num_actions = check_env(args.env_id)
-    if args.etf and not 2 <= num_actions <= args.hidden_dim:
+    if args.batch_size or args.minibatch_size or args.num_iterations:
         raise SystemExit(
-            f"error: the ETF needs 2 <= K <= d, got K={num_actions} actions and d={args.hidden_dim} "
-            "(raise --hidden-dim or use --no-etf)"
+            "error: --batch-size, --minibatch-size and --num-iterations are computed; set --num-envs, "
+            "--num-steps, --num-minibatches and --total-timesteps instead"
         )
+    batch_size = args.num_envs * args.num_steps
+    if args.total_timesteps < batch_size:
+        raise SystemExit(f"error: --total-timesteps {args.total_timesteps} is below one batch ({batch_size})")
+    if batch_size % args.num_minibatches:
+        raise SystemExit(f"error: --num-minibatches {args.num_minibatches} does not divide the batch {batch_size}")
+    num_actions = check_env(args.env_id, "ppo_etf_atari.py")
+    if args.etf and not 2 <= num_actions <= args.hidden_dim:
+        raise SystemExit(f"error: the ETF needs 2 <= K <= d, got K={num_actions} and d={args.hidden_dim}; raise --hidden-dim")
 
 
 def progress(global_step, total_timesteps, start_time):
@@ -376,8 +363,7 @@ if __name__ == "__main__":
     np.random.seed(args.seed)
     torch.manual_seed(args.seed)
     torch.backends.cudnn.deterministic = args.torch_deterministic
-    # Categorical's argument checks cost ~15% of a CartPole step; sampling still rejects NaN probabilities
-    torch.distributions.Distribution.set_default_validate_args(False)
+    torch.distributions.Distribution.set_default_validate_args(False)  # argument checks: ~15% of a CartPole step
 
     device = torch.device("cuda" if torch.cuda.is_available() and args.cuda else "cpu")
     if args.cuda and not torch.cuda.is_available():
@@ -400,6 +386,7 @@ if __name__ == "__main__":
     rewards = torch.zeros((args.num_steps, args.num_envs)).to(device)
     dones = torch.zeros((args.num_steps, args.num_envs)).to(device)
     values = torch.zeros((args.num_steps, args.num_envs)).to(device)
+    features = torch.zeros((args.num_steps, args.num_envs, args.hidden_dim)).to(device)
     host_rewards, host_dones = torch.zeros(rewards.shape), torch.zeros(dones.shape)  # the rollout's, uploaded once
 
     # TRY NOT TO MODIFY: start the game
@@ -408,9 +395,8 @@ if __name__ == "__main__":
     next_obs, _ = envs.reset(seed=args.seed)
     next_obs = torch.Tensor(next_obs).to(device)
     next_done = torch.zeros(args.num_envs)
-    diverged = []
+    diverged, videos_logged = [], set()
     last_finite = copy.deepcopy(agent.state_dict()) if args.save_model else None
-    videos_logged = set()
 
     for iteration in range(1, args.num_iterations + 1):
         if stop:
@@ -430,6 +416,7 @@ if __name__ == "__main__":
             with torch.inference_mode():  # lighter than no_grad for the per-step forward
                 action, logprob, _, value = agent.get_action_and_value(next_obs, epsilon=args.epsilon)
                 values[step] = value.flatten()
+                features[step] = agent.features
             actions[step] = action
             logprobs[step] = logprob
 
@@ -437,8 +424,8 @@ if __name__ == "__main__":
             next_obs, reward, terminations, truncations, infos = envs.step(action.cpu().numpy())
             next_done = np.logical_or(terminations, truncations)
             host_rewards[step] = torch.as_tensor(reward)
-            next_obs = torch.as_tensor(next_obs, dtype=torch.float32, device=device)
-            next_done = torch.as_tensor(next_done, dtype=torch.float32)
+            next_obs = torch.Tensor(next_obs).to(device)
+            next_done = torch.Tensor(next_done)
 
             if "final_info" in infos:
                 episode = infos["final_info"]["episode"]
@@ -473,7 +460,7 @@ if __name__ == "__main__":
         b_advantages = advantages.reshape(-1)
         b_returns = returns.reshape(-1)
         b_values = values.reshape(-1)
-        metrics = rollout_metrics(agent, b_obs)
+        metrics = rollout_metrics(agent, features.reshape(-1, args.hidden_dim))
 
         # Optimizing the policy and value network
         clipfracs = []

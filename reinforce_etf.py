@@ -85,8 +85,6 @@ class Args:
     """coefficient of the entropy of pi_theta (0: plain REINFORCE)"""
     vf_coef: float = 0.5
     """coefficient of the value function (with `--baseline`)"""
-    epsilon: float = 0.0
-    """uniform-mixture exploration: actions are sampled from (1 - epsilon) * pi_theta + epsilon / K"""
     max_episode_steps: int | None = None
     """cap on an episode's length; default: the id's own time limit, or 200 (Taxi-v4's) for ids without one"""
 
@@ -96,12 +94,15 @@ class Args:
     etf_scale: float = 1.0
     """logits = etf_scale * h @ W; 1 keeps the ETF's unit-norm columns (the paper leaves the scale open)"""
     hidden_dim: int = 64
-    """width d of the hidden layers (upstream: 64); the ETF needs d >= number of actions"""
+    """width d of the actor's hidden layers (upstream: 64, kept by the critic); the ETF needs d >= number of actions"""
+    epsilon: float = 0.0
+    """uniform-mixture exploration: actions are sampled from (1 - epsilon) * pi_theta + epsilon / K (the loss uses it)"""
 
 
 def make_env(env_id, idx, capture_video, run_name, max_episode_steps=None):
     def thunk():
         if capture_video and idx == 0:
+            os.environ.setdefault("SDL_VIDEODRIVER", "dummy")  # rgb_array needs no display; probing one prints an SDL "error:"
             env = gym.make(env_id, render_mode="rgb_array", max_episode_steps=max_episode_steps)
             env = gym.wrappers.RecordVideo(env, f"videos/{run_name}")
         else:
@@ -126,8 +127,10 @@ def evaluate(model_path, agent, env_id, eval_episodes, seed, device, max_episode
         with torch.no_grad():
             action = agent.get_action(torch.Tensor(obs).to(device))
         obs, _, _, _, infos = envs.step(action.cpu().numpy())
-        if "final_info" in infos:
-            episodic_returns += list(infos["final_info"]["episode"]["r"][infos["final_info"]["_episode"]])
+        if "final_info" in infos:  # one env: its episode ended
+            episodic_return = infos["final_info"]["episode"]["r"][0]
+            print(f"eval_episode={len(episodic_returns)}, episodic_return={episodic_return}")
+            episodic_returns += [episodic_return]
     envs.close()
     return episodic_returns
 
@@ -136,28 +139,6 @@ def layer_init(layer, std=np.sqrt(2), bias_const=0.0):
     torch.nn.init.orthogonal_(layer.weight, std)
     torch.nn.init.constant_(layer.bias, bias_const)
     return layer
-
-
-def simplex_etf(dim, num_actions):
-    """ACPG's fixed action layer W (dim x K) = sqrt(K/(K-1)) U (I_K - 11^T/K), U^T U = I_K from the QR of a
-    Gaussian: unit-norm columns, pairwise cosine -1/(K-1), columns summing to zero."""
-    if num_actions < 2 or dim < num_actions:
-        raise ValueError(f"the ETF needs 2 <= K <= d, got K={num_actions} actions and d={dim} features")
-    u, _ = torch.linalg.qr(torch.randn(dim, num_actions))
-    centring = torch.eye(num_actions) - torch.ones(num_actions, num_actions) / num_actions
-    return (num_actions / (num_actions - 1)) ** 0.5 * u @ centring
-
-
-def behaviour_logits(logits, epsilon):
-    """Logits of the exploring behaviour policy pi_b = (1 - eps) * pi_theta + eps / K, a uniform mixture with the
-    stochastic policy. Actions are sampled from pi_b and the loss uses log pi_b(a|s), the log-probability of the
-    mixture that actually chose the action (its gradient flows into pi_theta through the (1 - eps) term). Log space,
-    stable for any eps in [0, 1]; eps = 0 gives the logits back, eps = 1 the uniform policy (no gradient)."""
-    if epsilon == 0.0:
-        return logits
-    log_pi = torch.log_softmax(logits, dim=-1)
-    log_keep = np.log1p(-epsilon) if epsilon < 1.0 else -np.inf
-    return torch.logaddexp(log_pi + log_keep, torch.full_like(log_pi, np.log(epsilon / logits.shape[-1])))
 
 
 def returns_to_go(rewards, dones, gamma):
@@ -174,6 +155,26 @@ def returns_to_go(rewards, dones, gamma):
     for t in reversed(range(rewards.shape[0])):
         next_return = returns[t] = rewards[t] + gamma * next_return * (1.0 - dones[t])
     return returns
+
+
+def behaviour_logits(logits, epsilon):
+    """The behaviour policy pi_b = (1 - eps) * pi_theta + eps / K as logits, in log space (stable for eps in [0, 1]):
+    it samples the actions and the ratio uses its log-probability; the entropy bonus stays pi_theta's."""
+    if epsilon == 0.0:
+        return logits
+    log_pi = torch.log_softmax(logits, dim=-1)
+    log_keep = np.log1p(-epsilon) if epsilon < 1.0 else -np.inf
+    return torch.logaddexp(log_pi + log_keep, torch.full_like(log_pi, np.log(epsilon / logits.shape[-1])))
+
+
+def simplex_etf(dim, num_actions):
+    """ACPG's fixed action layer W (dim x K) = sqrt(K/(K-1)) U (I_K - 11^T/K), U^T U = I_K from the QR of a
+    Gaussian: unit-norm columns, pairwise cosine -1/(K-1), columns summing to zero."""
+    if num_actions < 2 or dim < num_actions:
+        raise ValueError(f"the ETF needs 2 <= K <= d, got K={num_actions} and d={dim}")
+    u, _ = torch.linalg.qr(torch.randn(dim, num_actions))
+    centring = torch.eye(num_actions) - torch.ones(num_actions, num_actions) / num_actions
+    return (num_actions / (num_actions - 1)) ** 0.5 * u @ centring
 
 
 class SimplexETF(nn.Module):
@@ -193,11 +194,11 @@ class Agent(nn.Module):
     def __init__(self, envs, etf=True, etf_scale=1.0, hidden_dim=64):
         super().__init__()
         self.critic = nn.Sequential(
-            layer_init(nn.Linear(np.array(envs.single_observation_space.shape).prod(), hidden_dim)),
+            layer_init(nn.Linear(np.array(envs.single_observation_space.shape).prod(), 64)),
             nn.Tanh(),
-            layer_init(nn.Linear(hidden_dim, hidden_dim)),
+            layer_init(nn.Linear(64, 64)),
             nn.Tanh(),
-            layer_init(nn.Linear(hidden_dim, 1), std=1.0),
+            layer_init(nn.Linear(64, 1), std=1.0),
         )
         self.actor = nn.Sequential(
             layer_init(nn.Linear(np.array(envs.single_observation_space.shape).prod(), hidden_dim)),
@@ -214,7 +215,8 @@ class Agent(nn.Module):
 
     def get_action(self, x, epsilon=0.0):
         """Sample actions from the behaviour policy (the rollout needs nothing else)."""
-        return Categorical(logits=behaviour_logits(self.actor(x), epsilon)).sample()
+        hidden = self.features = self.actor[:-1](x)  # features kept for the rollout's metrics
+        return Categorical(logits=behaviour_logits(self.actor[-1](hidden), epsilon)).sample()
 
     def get_logprob_and_entropy(self, x, action, epsilon=0.0):
         """log pi_b(action|x) under the behaviour policy, for the gradient, and the entropy of pi_theta."""
@@ -223,17 +225,15 @@ class Agent(nn.Module):
         return behaviour.log_prob(action), Categorical(logits=logits).entropy()
 
 
-def rollout_metrics(agent, b_obs):
-    """ACPG's collapse metrics and the representation metrics of the actor's features on the rollout."""
+def rollout_metrics(agent, hidden):
+    """ACPG's collapse metrics and the representation metrics of the rollout's features (N x d), grouped by greedy action."""
     with torch.no_grad():
-        hidden = agent.actor[:-1](b_obs)
         logits = agent.actor[-1](hidden)
     metrics = {"collapse/policy_entropy": Categorical(logits=logits).entropy().mean().item()}
     nc = action_collapse_metrics(hidden, logits.argmax(dim=1), agent.actor[-1].weight.T)
     metrics.update({f"collapse/{key}": value for key, value in nc.items()})
     metrics.update({f"repr/{key}": value for key, value in rank_metrics(hidden).items()})
-    metrics["repr/dead_units"] = dead_units(hidden, "tanh")
-    metrics["repr/feature_norm"] = mean_norm(hidden)
+    metrics.update({"repr/dead_units": dead_units(hidden, "tanh"), "repr/feature_norm": mean_norm(hidden)})
     return metrics
 
 
@@ -247,7 +247,7 @@ def check_numbers(args, positive="", non_negative="", probability=""):
                 raise SystemExit(f"error: --{name.replace('_', '-')} must be finite and {allowed}, got {value}")
 
 
-def check_env(env_id, atari_script="ppo_etf_atari.py"):
+def check_env(env_id, atari_script="ppo_atari_ale_vector.py"):
     """Stop with one line unless env_id makes an env with Box or Discrete observations and Discrete actions; return K."""
     if env_id not in gym.registry:  # it may be an Atari id: register them, only to name the right script
         gym.register_envs(__import__("ale_py"))
@@ -280,12 +280,9 @@ def check_args(args):
         raise SystemExit(f"error: --seed must be in [0, 2**32), got {args.seed}")
     if args.total_timesteps < args.num_envs:
         raise SystemExit(f"error: --total-timesteps {args.total_timesteps} is below one batch (--num-envs {args.num_envs})")
-    num_actions = check_env(args.env_id)
+    num_actions = check_env(args.env_id, "ppo_etf_atari.py")
     if args.etf and not 2 <= num_actions <= args.hidden_dim:
-        raise SystemExit(
-            f"error: the ETF needs 2 <= K <= d, got K={num_actions} actions and d={args.hidden_dim} "
-            "(raise --hidden-dim or use --no-etf)"
-        )
+        raise SystemExit(f"error: the ETF needs 2 <= K <= d, got K={num_actions} and d={args.hidden_dim}; raise --hidden-dim")
 
 
 def progress(global_step, total_timesteps, start_time):
@@ -357,8 +354,7 @@ if __name__ == "__main__":
     np.random.seed(args.seed)
     torch.manual_seed(args.seed)
     torch.backends.cudnn.deterministic = args.torch_deterministic
-    # Categorical's argument checks cost ~15% of a CartPole step; sampling still rejects NaN probabilities
-    torch.distributions.Distribution.set_default_validate_args(False)
+    torch.distributions.Distribution.set_default_validate_args(False)  # argument checks: ~15% of a CartPole step
 
     device = torch.device("cuda" if torch.cuda.is_available() and args.cuda else "cpu")
     if args.cuda and not torch.cuda.is_available():
@@ -379,9 +375,8 @@ if __name__ == "__main__":
     iteration = 0
     start_time = time.time()
     next_obs, _ = envs.reset(seed=args.seed)
-    diverged = []
+    diverged, videos_logged = [], set()
     last_finite = copy.deepcopy(agent.state_dict()) if args.save_model else None
-    videos_logged = set()
 
     while global_step < args.total_timesteps and not stop:
         iteration += 1
@@ -393,7 +388,7 @@ if __name__ == "__main__":
             next_obs, _ = envs.reset()
         next_obs = torch.Tensor(next_obs).to(device)
         alive = np.ones(args.num_envs, dtype=bool)  # env still in its batch episode
-        obs, actions, valid, rewards, dones = [], [], [], [], []
+        obs, actions, features, valid, rewards, dones = [], [], [], [], [], []
         while alive.any():
             global_step += args.num_envs
             obs.append(next_obs)
@@ -402,6 +397,7 @@ if __name__ == "__main__":
             # ALGO LOGIC: action logic
             with torch.inference_mode():  # lighter than no_grad for the per-step forward
                 action = agent.get_action(next_obs, args.epsilon)
+                features.append(agent.features)
             actions.append(action)
 
             # TRY NOT TO MODIFY: execute the game and log data.
@@ -409,7 +405,7 @@ if __name__ == "__main__":
             next_done = np.logical_or(terminations, truncations)
             rewards.append(reward)
             dones.append(next_done)
-            next_obs = torch.as_tensor(next_obs, dtype=torch.float32, device=device)  # as_tensor: no copy on a CPU
+            next_obs = torch.Tensor(next_obs).to(device)
 
             if "final_info" in infos:
                 episode = infos["final_info"]["episode"]
@@ -429,7 +425,7 @@ if __name__ == "__main__":
         b_obs = torch.stack(obs)[valid]
         b_actions = torch.stack(actions)[valid]
         b_returns = returns[valid]
-        metrics = rollout_metrics(agent, b_obs)
+        metrics = rollout_metrics(agent, torch.stack(features)[valid])
 
         # Optimizing the policy (and value) network: one REINFORCE step on the whole batch
         logprob, entropy = agent.get_logprob_and_entropy(b_obs, b_actions, args.epsilon)

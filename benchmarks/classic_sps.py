@@ -1,5 +1,6 @@
-"""Speed of ppo_etf_classic.py next to its parent, CleanRL's ppo.py (gymnasium 0.29), and next to itself at an older
-commit: atari_sps.py's benchmark with classic-control defaults (see `python benchmarks/atari_sps.py --help`).
+"""Speed of ppo_etf_classic.py (or of its parent, `--script ppo_classic.py`) next to CleanRL's ppo.py (gymnasium 0.29)
+and next to itself at an older commit: atari_sps.py's benchmark with classic-control defaults (see
+`python benchmarks/atari_sps.py --help`).
 Steady-state agent steps per second between two SPS lines, runs alternated, medians, the same threads for all;
 (c) is a SyncVectorEnv of the task alone with random actions.
 

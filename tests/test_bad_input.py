@@ -9,9 +9,9 @@ import pytest
 import tyro
 from conftest import assert_stops_with_one_line, run_script
 
-PPO = ["ppo_atari_ale_vector", "ppo_etf_atari", "ppo_pfo_atari", "ppo_etf_classic"]
+PPO = ["ppo_atari_ale_vector", "ppo_etf_atari", "ppo_pfo_atari", "ppo_classic", "ppo_etf_classic"]
 ETF = ["ppo_etf_atari", "ppo_etf_classic", "reinforce_etf"]
-CLASSIC = ["ppo_etf_classic", "reinforce_etf"]
+CLASSIC = ["ppo_classic", "ppo_etf_classic", "reinforce_etf"]
 ATARI = ["ppo_atari_ale_vector", "ppo_etf_atari", "ppo_pfo_atari"]
 
 NUMBERS = [
@@ -57,10 +57,14 @@ CLASSIC_ENVS = [
     (["--env-id", "CartPol-v1"], "did you mean CartPole-v1"),
     (["--env-id", "Pendulum-v1"], "Box action space; only Discrete"),
     (["--env-id", "CarRacing-v3"], "Box action space; only Discrete"),
-    (["--env-id", "ALE/Phoenix-v5"], "is an Atari game; use ppo_etf_atari.py"),
-    (["--env-id", "PongNoFrameskip-v4"], "is an Atari game; use ppo_etf_atari.py"),
-    (["--hidden-dim", "1"], "2 <= K <= d"),
+    (["--env-id", "Blackjack-v1"], "Tuple observations; only Box and Discrete"),
+    (["--max-episode-steps", "0"], "--max-episode-steps must be finite and positive"),
 ]
+ATARI_SCRIPT = {
+    "ppo_classic": "ppo_atari_ale_vector.py",
+    "ppo_etf_classic": "ppo_etf_atari.py",
+    "reinforce_etf": "ppo_etf_atari.py",
+}
 ATARI_ENVS = [
     (["--env-id", "ALE/NoSuchGame-v5"], "unknown --env-id"),
     (["--env-id", "ALE/Breakot-v5"], "did you mean ALE/Breakout-v5"),
@@ -72,10 +76,16 @@ ATARI_ENVS = [
     (["--video-interval", "0"], "--video-interval must be finite and positive"),
 ]
 CASES = (
-    [(script, *case) for script in PPO + CLASSIC[1:] for case in NUMBERS]
+    [(script, *case) for script in PPO + ["reinforce_etf"] for case in NUMBERS]
     + [(script, *case) for script in PPO for case in PPO_NUMBERS]
     + [(script, *case) for script in ETF for case in ETF_NUMBERS]
     + [(script, *case) for script in CLASSIC for case in CLASSIC_ENVS]
+    + [
+        (script, ["--env-id", env_id], f"is an Atari game; use {ATARI_SCRIPT[script]}")
+        for script in CLASSIC
+        for env_id in ("ALE/Phoenix-v5", "PongNoFrameskip-v4")
+    ]
+    + [(script, ["--hidden-dim", "1"], "2 <= K <= d") for script in ETF[1:]]
     + [(script, *case) for script in ATARI for case in ATARI_ENVS]
     + [
         ("ppo_etf_atari", ["--feature-dim", "3"], "the ETF needs --feature-dim >= 4 actions"),
@@ -83,8 +93,6 @@ CASES = (
         ("ppo_etf_atari", ["--feature-dim", "0"], "--feature-dim must be finite and positive"),
         ("reinforce_etf", ["--epsilon", "1.5"], "--epsilon must be finite and in [0, 1]"),
         ("reinforce_etf", ["--total-timesteps", "3", "--num-envs", "4"], "below one batch"),
-        ("ppo_etf_classic", ["--env-id", "Blackjack-v1"], "Tuple observations; only Box and Discrete"),
-        ("reinforce_etf", ["--max-episode-steps", "0"], "--max-episode-steps must be finite and positive"),
         ("ppo_etf_classic", ["--epsilon", "-0.1"], "--epsilon must be finite and in [0, 1]"),
     ]
 )
@@ -100,7 +108,7 @@ def test_check_args_refuses_with_one_line(script, argv, message):
     assert line.startswith("error: ") and message in line and "\n" not in line, line
 
 
-@pytest.mark.parametrize("script", PPO + CLASSIC[1:])
+@pytest.mark.parametrize("script", PPO + ["reinforce_etf"])
 def test_defaults_pass_the_checks(script):
     module = importlib.import_module(script)
     module.check_args(tyro.cli(module.Args, args=[]))
@@ -111,6 +119,7 @@ def test_defaults_pass_the_checks(script):
     [
         ("ppo_atari_ale_vector.py", ["--num-minibatches", "3"], "does not divide the batch"),
         ("ppo_etf_atari.py", ["--env-id", "CartPole-v1"], "not an Atari game"),
+        ("ppo_classic.py", ["--env-id", "ALE/Phoenix-v5"], "use ppo_atari_ale_vector.py"),
         ("ppo_etf_classic.py", ["--env-id", "ALE/Phoenix-v5"], "use ppo_etf_atari.py"),
         ("reinforce_etf.py", ["--learning-rate", "-1"], "--learning-rate must be finite and positive"),
         ("drqv2_reset_rule.py", ["--total-timesteps", "100000"], "use --num-train-frames (environment frames"),

@@ -38,7 +38,10 @@ def test_run_until_reports_a_script_that_stops_early():
         sps.run_until([sys.executable, "-c", "print('SPS: 1'); print('SPS: 2')"], sps.process_env(1), 5, 60)
 
 
-@pytest.mark.parametrize("script", ["ppo_atari_ale_vector.py", "ppo_etf_atari.py", "ppo_pfo_atari.py", "ppo_etf_classic.py"])
+PPO_SCRIPTS = ["ppo_atari_ale_vector.py", "ppo_etf_atari.py", "ppo_pfo_atari.py", "ppo_classic.py", "ppo_etf_classic.py"]
+
+
+@pytest.mark.parametrize("script", PPO_SCRIPTS)
 def test_loop_parts_of_the_ppo_scripts(script):
     source = (ROOT / script).read_text()
     parts = phase_profile.loop_parts(source)
@@ -48,7 +51,7 @@ def test_loop_parts_of_the_ppo_scripts(script):
     assert parts["loop"][0] < parts["rollout"][0] < parts["update"][0] <= parts["loop"][1]
 
 
-@pytest.mark.parametrize("script", ["ppo_atari_ale_vector.py", "ppo_etf_atari.py", "ppo_pfo_atari.py", "ppo_etf_classic.py"])
+@pytest.mark.parametrize("script", PPO_SCRIPTS)
 def test_the_rollout_keeps_rewards_and_dones_on_the_host(script):
     source = (ROOT / script).read_text()
     start, end = phase_profile.loop_parts(source)["rollout"]

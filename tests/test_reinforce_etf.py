@@ -114,9 +114,11 @@ def test_module_imports_without_running():
 
 def test_track_offline_with_video_saves_evaluates_and_logs_progress(tmp_path, monkeypatch):
     monkeypatch.setenv("WANDB_MODE", "offline")
+    monkeypatch.delenv("XDG_RUNTIME_DIR", raising=False)  # as on a server: SDL must not print its "error:" line
     result = run_script("reinforce_etf.py", "--total-timesteps", 2048, "--save-model", "--eval-episodes", 3, "--track",
                         "--capture-video", "--no-cuda", cwd=tmp_path)  # fmt: skip
     assert result.returncode == 0, result.stderr
+    assert "XDG_RUNTIME_DIR" not in result.stderr and "\neval_episode=2, episodic_return=" in result.stdout
     assert "logs: runs/CartPole-v1__" in result.stdout and "| ETA 0h00m" in result.stdout
     (run_dir,) = (tmp_path / "runs").iterdir()
     assert len(read_scalars(run_dir)["eval/episodic_return"]) == 3  # the reloaded model's episodes

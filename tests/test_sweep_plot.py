@@ -364,6 +364,7 @@ def test_scripts_import_no_training_script():
 
 def test_x_units_from_the_script_name():
     assert plot.x_unit("ppo_etf_classic") == plot.x_unit("reinforce_eps0.2_no-etf") == "agent steps"
+    assert plot.x_unit("ppo_classic") == plot.x_unit("ppo_atari_ale_vector") == "agent steps"
     assert plot.x_unit("drqv2_no_reset_rule") == plot.x_unit("ppo_pfo_atari") == "frames"
     assert plot.x_unit("my_script") == "steps"
 
