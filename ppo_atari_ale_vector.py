@@ -264,7 +264,7 @@ def check_atari_id(env_id):
         close = difflib.get_close_matches(env_id, gym.registry, n=1)
         raise SystemExit(f"error: unknown --env-id {env_id!r}" + (f"; did you mean {close[0]}?" if close else ""))
     if gym.spec(env_id).vector_entry_point != "ale_py.vector_env:AtariVectorEnv":
-        raise SystemExit(f"error: --env-id {env_id} is not an Atari game; use ppo_etf_classic.py for other envs")
+        raise SystemExit(f"error: --env-id {env_id} is not an Atari game; use ppo_classic.py (ppo_etf_classic.py for ACPG)")
 
 
 def check_args(args):

@@ -218,7 +218,7 @@ def simplex_etf(dim, num_actions):
     """ACPG's fixed action layer W (dim x K) = sqrt(K/(K-1)) U (I_K - 11^T/K), U^T U = I_K from the QR of a
     Gaussian: unit-norm columns, pairwise cosine -1/(K-1), columns summing to zero."""
     if num_actions < 2 or dim < num_actions:
-        raise ValueError(f"the ETF needs 2 <= K <= d, got K={num_actions} actions and d={dim} features")
+        raise ValueError(f"the ETF needs 2 <= K <= d, got K={num_actions} and d={dim}")
     u, _ = torch.linalg.qr(torch.randn(dim, num_actions))
     centring = torch.eye(num_actions) - torch.ones(num_actions, num_actions) / num_actions
     return (num_actions / (num_actions - 1)) ** 0.5 * u @ centring
@@ -322,7 +322,7 @@ def check_atari_id(env_id):
         close = difflib.get_close_matches(env_id, gym.registry, n=1)
         raise SystemExit(f"error: unknown --env-id {env_id!r}" + (f"; did you mean {close[0]}?" if close else ""))
     if gym.spec(env_id).vector_entry_point != "ale_py.vector_env:AtariVectorEnv":
-        raise SystemExit(f"error: --env-id {env_id} is not an Atari game; use ppo_etf_classic.py for other envs")
+        raise SystemExit(f"error: --env-id {env_id} is not an Atari game; use ppo_classic.py (ppo_etf_classic.py for ACPG)")
 
 
 def check_args(args):

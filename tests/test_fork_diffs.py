@@ -23,9 +23,9 @@ SCRIPTS = ATARI + CLASSIC + ("drqv2_reset_rule.py",)
 
 # (helper, the scripts that carry it byte-identical); a script not in the repository yet is left out
 SHARED = [
-    *((name, SCRIPTS) for name in ("check_numbers", "stop_on_signal", "progress", "nonfinite_terms")),
-    *((name, ATARI) for name in ("make_env", "GameStatistics", "record_game", "evaluate", "check_atari_id")),
-    ("check_batch", ATARI + ("ppo_etf_classic.py",)),
+    *((name, SCRIPTS) for name in ("check_numbers", "nonfinite_terms")),
+    *((name, ATARI + CLASSIC) for name in ("stop_on_signal", "progress")),
+    *((name, ATARI) for name in ("make_env", "GameStatistics", "record_game", "evaluate", "check_atari_id", "check_batch")),
     (
         "layer_init",
         ("ppo_atari_ale_vector.py", "ppo_etf_atari.py", "ppo_classic.py", "ppo_etf_classic.py", "reinforce_etf.py"),
@@ -40,6 +40,8 @@ DIFFERS = {  # (helper, script): why that script's version is its own
     ("layer_init", "ppo_pfo_atari.py"): "the authors' toggle_init switch (their ppo_atari_2models.py)",
     ("evaluate", "reinforce_etf.py"): "REINFORCE's agent has get_action, no get_action_and_value",
     ("evaluate", "drqv2_reset_rule.py"): "DrQ-v2's own evaluation of its deterministic actor",
+    ("stop_on_signal", "drqv2_reset_rule.py"): "DrQ-v2 has no iterations: it stops after the current agent step",
+    ("progress", "drqv2_reset_rule.py"): "counts frames, and its time left starts after the seed frames",
     ("rollout_metrics", "ppo_etf_atari.py"): "takes the rollout's kept features (--metrics-every), not observations",
 }
 
