@@ -60,7 +60,9 @@ def test_pfo_is_zero_at_the_start_of_an_update_and_grows_as_the_actor_moves(phoe
         optimizer.zero_grad()
         (-logprob.mean()).backward()  # move the actor with a policy-gradient-like loss only
         optimizer.step()
-    assert losses[0] == 0.0  # first minibatch of an update: exactly the collecting policy
+    # first minibatch of an update: the collecting policy itself, so zero up to rounding (with gradients on, a CPU's
+    # kernels may take another path than under no_grad)
+    assert losses[0] < 1e-10
     assert 0 < losses[1] < losses[2]
 
 
