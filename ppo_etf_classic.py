@@ -1,6 +1,6 @@
-# ACPG (Action Collapse Policy Gradient, Zhou et al., arXiv 2509.02737) on PPO: the actor's last layer is a fixed
-# simplex equiangular tight frame (ETF), never trained (`--no-etf`: learned). Fork of ppo_classic.py (`diff` them):
-# the ETF head (`--etf-scale`, `--hidden-dim`), `--epsilon` (the paper's exploration ablation), `collapse/`, `repr/` metrics.
+# ACPG (Action Collapse Policy Gradient, Zhou et al., arXiv 2509.02737) on PPO: the actor's last layer is a fixed simplex ETF
+# (equiangular tight frame), never trained (`--no-etf`: learned; `--etf-init`: learned from the ETF). Fork of ppo_classic.py
+# (`diff` them): the ETF head (`--etf-scale`, `--hidden-dim`), `--epsilon`, `--exploration`, `collapse/` and `repr/` metrics.
 #
 # CleanRL's ppo.py (MIT, https://github.com/vwxyzjn/cleanrl, fe8d8a03) ported to gymnasium 1.x, and nothing else:
 # the parent of ppo_etf_classic.py, for classic control and toy text. What differs:
@@ -21,7 +21,7 @@ import signal
 import sys
 import time
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, Literal
 
 import gymnasium as gym
 import numpy as np
@@ -99,13 +99,16 @@ class Args:
     # ACPG arguments
     etf: bool = True
     """if toggled, the actor's last layer is a fixed simplex ETF (ACPG); `--no-etf` is upstream's learned head"""
+    etf_init: bool = False
+    """if toggled, the head is `--no-etf`'s, its weight started at the ETF `--etf` fixes (etf_scale * W); overrides `--etf`"""
     etf_scale: float = 1.0
     """logits = etf_scale * h @ W; 1 keeps the ETF's unit-norm columns (the paper leaves the scale open)"""
     hidden_dim: int = 64
     """width d of the actor's hidden layers (upstream: 64, kept by the critic); the ETF needs d >= number of actions"""
     epsilon: float = 0.0
-    """uniform-mixture exploration: actions are sampled from (1 - epsilon) * pi_theta + epsilon / K (the ratio uses it)"""
-
+    """exploration rate of the behaviour policy b that acts (see `--exploration`); the ratio's denominator is b's"""
+    exploration: Literal["mixture", "greedy"] = "mixture"
+    """b = (1 - epsilon) * p + epsilon / K with p = pi_theta (`mixture`) or p = 1[a = argmax pi_theta] (`greedy`)"""
     # to be filled in runtime
     batch_size: int = 0
     """the batch size (computed in runtime)"""
@@ -157,14 +160,13 @@ def layer_init(layer, std=np.sqrt(2), bias_const=0.0):
     return layer
 
 
-def behaviour_logits(logits, epsilon):
-    """The behaviour policy pi_b = (1 - eps) * pi_theta + eps / K as logits, in log space (stable for eps in [0, 1]):
-    it samples the actions and the ratio uses its log-probability; the entropy bonus stays pi_theta's."""
+def behaviour_logits(logits, epsilon, exploration="mixture"):
+    """The behaviour policy b = (1 - eps) p + eps / K, p = pi_theta or 1[a = argmax pi_theta], as logits (in log space)."""
+    logits = nn.functional.one_hot(logits.argmax(dim=-1), logits.shape[-1]).log() if exploration == "greedy" else logits
     if epsilon == 0.0:
         return logits
-    log_pi = torch.log_softmax(logits, dim=-1)
-    log_keep = np.log1p(-epsilon) if epsilon < 1.0 else -np.inf
-    return torch.logaddexp(log_pi + log_keep, torch.full_like(log_pi, np.log(epsilon / logits.shape[-1])))
+    log_kept = torch.log_softmax(logits, dim=-1) + (np.log1p(-epsilon) if epsilon < 1.0 else -np.inf)
+    return torch.logaddexp(log_kept, torch.full_like(log_kept, np.log(epsilon / logits.shape[-1])))
 
 
 def simplex_etf(dim, num_actions):
@@ -191,7 +193,7 @@ class SimplexETF(nn.Module):
 
 
 class Agent(nn.Module):
-    def __init__(self, envs, etf=True, etf_scale=1.0, hidden_dim=64):
+    def __init__(self, envs, etf=True, etf_scale=1.0, hidden_dim=64, etf_init=False):
         super().__init__()
         self.critic = nn.Sequential(
             layer_init(nn.Linear(np.array(envs.single_observation_space.shape).prod(), 64)),
@@ -206,32 +208,33 @@ class Agent(nn.Module):
             layer_init(nn.Linear(hidden_dim, hidden_dim)),
             nn.Tanh(),
             SimplexETF(hidden_dim, envs.single_action_space.n, etf_scale)
-            if etf
+            if etf or etf_init
             else layer_init(nn.Linear(hidden_dim, envs.single_action_space.n), std=0.01),
         )
+        if etf_init:  # --no-etf's head with --etf's initial logits (scale folded in): only the initialisation differs
+            head, self.actor[-1] = self.actor[-1], layer_init(nn.Linear(hidden_dim, envs.single_action_space.n), std=0.01)
+            self.actor[-1].weight.data.copy_(head.scale * head.weight)
 
     def get_value(self, x):
         return self.critic(x)
 
-    def get_action_and_value(self, x, action=None, epsilon=0.0):
-        hidden = self.features = self.actor[:-1](x)  # features kept for the rollout's metrics
-        logits = self.actor[-1](hidden)
-        probs = Categorical(logits=behaviour_logits(logits, epsilon))
+    def get_action_and_value(self, x, action=None, epsilon=0.0, exploration="mixture"):
+        logits = self.actor(x)
+        probs = Categorical(logits=behaviour_logits(logits, epsilon, exploration))
         if action is None:
             action = probs.sample()
         return action, probs.log_prob(action), (Categorical(logits=logits) if epsilon else probs).entropy(), self.critic(x)
 
 
-def rollout_metrics(agent, hidden):
-    """ACPG's collapse metrics and the representation metrics of the rollout's features (N x d), grouped by greedy action."""
-    with torch.no_grad():
-        logits = agent.actor[-1](hidden)
+def rollout_metrics(agent, obs):
+    """ACPG's collapse metrics and the representation metrics of the actor's features h on the rollout, by greedy action."""
+    hidden = agent.actor[:-1](obs).detach()  # one batched forward: the rollout's features, as the weights are unchanged
+    logits = agent.actor[-1](hidden).detach()
     metrics = {"collapse/policy_entropy": Categorical(logits=logits).entropy().mean().item()}
     nc = action_collapse_metrics(hidden, logits.argmax(dim=1), agent.actor[-1].weight.T)
     metrics.update({f"collapse/{key}": value for key, value in nc.items()})
     metrics.update({f"repr/{key}": value for key, value in rank_metrics(hidden).items()})
-    metrics.update({"repr/dead_units": dead_units(hidden, "tanh"), "repr/feature_norm": mean_norm(hidden)})
-    return metrics
+    return metrics | {"repr/dead_units": dead_units(hidden, "tanh"), "repr/feature_norm": mean_norm(hidden)}
 
 
 def check_numbers(args, positive="", non_negative="", probability=""):
@@ -287,7 +290,7 @@ def check_args(args):
     if batch_size % args.num_minibatches:
         raise SystemExit(f"error: --num-minibatches {args.num_minibatches} does not divide the batch {batch_size}")
     num_actions = check_env(args.env_id, "ppo_etf_atari.py")
-    if args.etf and not 2 <= num_actions <= args.hidden_dim:
+    if (args.etf or args.etf_init) and not 2 <= num_actions <= args.hidden_dim:
         raise SystemExit(f"error: the ETF needs 2 <= K <= d, got K={num_actions} and d={args.hidden_dim}; raise --hidden-dim")
 
 
@@ -376,7 +379,7 @@ if __name__ == "__main__":
     )
     assert isinstance(envs.single_action_space, gym.spaces.Discrete), "only discrete action space is supported"
 
-    agent = Agent(envs, args.etf, args.etf_scale, args.hidden_dim).to(device)
+    agent = Agent(envs, args.etf, args.etf_scale, args.hidden_dim, args.etf_init).to(device)
     optimizer = optim.Adam(agent.parameters(), lr=args.learning_rate, eps=1e-5, fused=True)  # one kernel a step
 
     # ALGO Logic: Storage setup
@@ -386,7 +389,6 @@ if __name__ == "__main__":
     rewards = torch.zeros((args.num_steps, args.num_envs)).to(device)
     dones = torch.zeros((args.num_steps, args.num_envs)).to(device)
     values = torch.zeros((args.num_steps, args.num_envs)).to(device)
-    features = torch.zeros((args.num_steps, args.num_envs, args.hidden_dim)).to(device)
     host_rewards, host_dones = torch.zeros(rewards.shape), torch.zeros(dones.shape)  # the rollout's, uploaded once
 
     # TRY NOT TO MODIFY: start the game
@@ -414,9 +416,8 @@ if __name__ == "__main__":
 
             # ALGO LOGIC: action logic
             with torch.inference_mode():  # lighter than no_grad for the per-step forward
-                action, logprob, _, value = agent.get_action_and_value(next_obs, epsilon=args.epsilon)
+                action, logprob, _, value = agent.get_action_and_value(next_obs, None, args.epsilon, args.exploration)
                 values[step] = value.flatten()
-                features[step] = agent.features
             actions[step] = action
             logprobs[step] = logprob
 
@@ -460,9 +461,11 @@ if __name__ == "__main__":
         b_advantages = advantages.reshape(-1)
         b_returns = returns.reshape(-1)
         b_values = values.reshape(-1)
-        metrics = rollout_metrics(agent, features.reshape(-1, args.hidden_dim))
+        for tag, value in rollout_metrics(agent, b_obs).items():  # the rollout policy's, before the update
+            writer.add_scalar(tag, value, global_step)
 
         # Optimizing the policy and value network
+        ratio_eps = args.epsilon * (args.exploration == "mixture")  # greedy: pi_theta / b_old, as b has no gradient via argmax
         clipfracs = []
         for epoch in range(args.update_epochs):
             b_inds = torch.randperm(args.batch_size, device=device)
@@ -470,7 +473,7 @@ if __name__ == "__main__":
                 end = start + args.minibatch_size
                 mb_inds = b_inds[start:end]
 
-                _, newlogprob, entropy, newvalue = agent.get_action_and_value(b_obs[mb_inds], b_actions[mb_inds], args.epsilon)
+                _, newlogprob, entropy, newvalue = agent.get_action_and_value(b_obs[mb_inds], b_actions[mb_inds], ratio_eps)
                 logratio = newlogprob - b_logprobs[mb_inds]
                 ratio = logratio.exp()
 
@@ -531,8 +534,6 @@ if __name__ == "__main__":
         writer.add_scalar("losses/approx_kl", approx_kl.item(), global_step)
         writer.add_scalar("losses/clipfrac", torch.stack(clipfracs).mean().item(), global_step)
         writer.add_scalar("losses/explained_variance", explained_var, global_step)
-        for tag, value in metrics.items():
-            writer.add_scalar(tag, value, global_step)
         print(progress(global_step, args.total_timesteps, start_time))
         if args.track and args.capture_video:
             log_videos(f"videos/{run_name}", videos_logged)

@@ -1,9 +1,10 @@
 # ACPG (Action Collapse Policy Gradient, Zhou et al., arXiv 2509.02737) on Monte-Carlo REINFORCE for classic control.
 # The actor's last layer is a fixed simplex equiangular tight frame (ETF): a buffer, never trained, so
 # only the backbone learns to place each state's features on its action's vertex. `--no-etf` restores
-# a learned linear head, so the baseline runs from this same file. The ETF head is ppo_etf_classic.py's line
-# for line (`simplex_etf`, `SimplexETF`, the layers of `Agent`, `rollout_metrics`, the input checks and messages):
-# one method, two algorithms. Only `Agent`'s sampling methods differ (for `--epsilon`).
+# a learned linear head and `--etf-init` a learned head started at the ETF, so the controls run from this same file.
+# The ETF head is ppo_etf_classic.py's line for line (`simplex_etf`, `SimplexETF`, the layers of `Agent`,
+# `behaviour_logits`, `rollout_metrics`, the input checks and messages): one method, two algorithms. Only `Agent`'s
+# sampling methods differ (for `--epsilon` and `--exploration`).
 #
 # CleanRL has no REINFORCE, so there is no parent to fork: this file is based on the layout, names and
 # log tags of CleanRL's cleanrl/ppo.py (MIT, https://github.com/vwxyzjn/cleanrl). What differs from ppo.py:
@@ -11,8 +12,10 @@
 #   complete episode, computes the discounted returns-to-go of each episode and takes one Adam step on the
 #   REINFORCE loss -log pi(a|s) * G (optionally G - V(s) with a learned baseline, `--baseline`; optionally
 #   normalised over the batch, `--norm-returns`). No GAE, no clipping, no epochs or minibatches;
-# - `--epsilon`: a uniform mixture (1-eps) pi + eps/K with the stochastic policy (see `behaviour_logits`);
-# - the ETF action head (`simplex_etf`, `--etf/--no-etf`, `--etf-scale`, `--hidden-dim`);
+# - `--epsilon`, `--exploration`: actions from b = (1-eps) p + eps/K (`behaviour_logits`), p = pi (`mixture`: the loss
+#   differentiates log b) or p = 1[a = argmax pi] (`greedy`: b has no gradient, so the loss weights the score of pi
+#   by pi/b, detached, and logs the mean weight as `losses/importance_weight`);
+# - the ETF action head (`simplex_etf`, `--etf/--no-etf`, `--etf-init`, `--etf-scale`, `--hidden-dim`);
 # - gymnasium 1.x: SAME_STEP autoreset; episode stats read from infos["final_info"]["episode"] masked by
 #   infos["final_info"]["_episode"]; `--save-model`; Categorical without per-step argument checks;
 # - once per update on the batch: policy entropy, action-collapse metrics of the actor's features grouped
@@ -30,6 +33,7 @@ import signal
 import sys
 import time
 from dataclasses import dataclass
+from typing import Literal
 
 import gymnasium as gym
 import numpy as np
@@ -91,12 +95,16 @@ class Args:
     # ACPG arguments
     etf: bool = True
     """if toggled, the actor's last layer is a fixed simplex ETF (ACPG); `--no-etf` is a learned linear head"""
+    etf_init: bool = False
+    """if toggled, the head is `--no-etf`'s, its weight started at the ETF `--etf` fixes (etf_scale * W); overrides `--etf`"""
     etf_scale: float = 1.0
     """logits = etf_scale * h @ W; 1 keeps the ETF's unit-norm columns (the paper leaves the scale open)"""
     hidden_dim: int = 64
     """width d of the actor's hidden layers (upstream: 64, kept by the critic); the ETF needs d >= number of actions"""
     epsilon: float = 0.0
-    """uniform-mixture exploration: actions are sampled from (1 - epsilon) * pi_theta + epsilon / K (the loss uses it)"""
+    """exploration rate of the behaviour policy b that acts (see `--exploration`)"""
+    exploration: Literal["mixture", "greedy"] = "mixture"
+    """b = (1 - epsilon) * p + epsilon / K with p = pi_theta (`mixture`) or p = 1[a = argmax pi_theta] (`greedy`)"""
 
 
 def make_env(env_id, idx, capture_video, run_name, max_episode_steps=None):
@@ -157,14 +165,13 @@ def returns_to_go(rewards, dones, gamma):
     return returns
 
 
-def behaviour_logits(logits, epsilon):
-    """The behaviour policy pi_b = (1 - eps) * pi_theta + eps / K as logits, in log space (stable for eps in [0, 1]):
-    it samples the actions and the ratio uses its log-probability; the entropy bonus stays pi_theta's."""
+def behaviour_logits(logits, epsilon, exploration="mixture"):
+    """The behaviour policy b = (1 - eps) p + eps / K, p = pi_theta or 1[a = argmax pi_theta], as logits (in log space)."""
+    logits = nn.functional.one_hot(logits.argmax(dim=-1), logits.shape[-1]).log() if exploration == "greedy" else logits
     if epsilon == 0.0:
         return logits
-    log_pi = torch.log_softmax(logits, dim=-1)
-    log_keep = np.log1p(-epsilon) if epsilon < 1.0 else -np.inf
-    return torch.logaddexp(log_pi + log_keep, torch.full_like(log_pi, np.log(epsilon / logits.shape[-1])))
+    log_kept = torch.log_softmax(logits, dim=-1) + (np.log1p(-epsilon) if epsilon < 1.0 else -np.inf)
+    return torch.logaddexp(log_kept, torch.full_like(log_kept, np.log(epsilon / logits.shape[-1])))
 
 
 def simplex_etf(dim, num_actions):
@@ -191,7 +198,7 @@ class SimplexETF(nn.Module):
 
 
 class Agent(nn.Module):
-    def __init__(self, envs, etf=True, etf_scale=1.0, hidden_dim=64):
+    def __init__(self, envs, etf=True, etf_scale=1.0, hidden_dim=64, etf_init=False):
         super().__init__()
         self.critic = nn.Sequential(
             layer_init(nn.Linear(np.array(envs.single_observation_space.shape).prod(), 64)),
@@ -206,35 +213,43 @@ class Agent(nn.Module):
             layer_init(nn.Linear(hidden_dim, hidden_dim)),
             nn.Tanh(),
             SimplexETF(hidden_dim, envs.single_action_space.n, etf_scale)
-            if etf
+            if etf or etf_init
             else layer_init(nn.Linear(hidden_dim, envs.single_action_space.n), std=0.01),
         )
+        if etf_init:  # --no-etf's head with --etf's initial logits (scale folded in): only the initialisation differs
+            head, self.actor[-1] = self.actor[-1], layer_init(nn.Linear(hidden_dim, envs.single_action_space.n), std=0.01)
+            self.actor[-1].weight.data.copy_(head.scale * head.weight)
 
     def get_value(self, x):
         return self.critic(x)
 
-    def get_action(self, x, epsilon=0.0):
+    def get_action(self, x, epsilon=0.0, exploration="mixture"):
         """Sample actions from the behaviour policy (the rollout needs nothing else)."""
-        hidden = self.features = self.actor[:-1](x)  # features kept for the rollout's metrics
-        return Categorical(logits=behaviour_logits(self.actor[-1](hidden), epsilon)).sample()
+        return Categorical(logits=behaviour_logits(self.actor(x), epsilon, exploration)).sample()
 
-    def get_logprob_and_entropy(self, x, action, epsilon=0.0):
-        """log pi_b(action|x) under the behaviour policy, for the gradient, and the entropy of pi_theta."""
+    def get_logprob_and_entropy(self, x, action, epsilon=0.0, exploration="mixture"):
+        """The log-probability whose gradient the loss weights, its importance weight, and the entropy of pi_theta.
+        `mixture`: log b(action|x), weight 1 (b's gradient reaches pi_theta through (1 - eps) pi_theta). `greedy`: b has
+        no gradient through the argmax, so log pi_theta(action|x) weighted by pi_theta / b, detached: the per-decision
+        importance weight of off-policy policy gradient (pi_theta at eps = 0, at most K / eps off the argmax)."""
         logits = self.actor(x)
-        behaviour = Categorical(logits=behaviour_logits(logits, epsilon))
-        return behaviour.log_prob(action), Categorical(logits=logits).entropy()
+        behaviour = Categorical(logits=behaviour_logits(logits, epsilon, exploration))
+        if exploration == "mixture":
+            return behaviour.log_prob(action), 1.0, Categorical(logits=logits).entropy()
+        pi = Categorical(logits=logits)
+        log_pi = pi.log_prob(action)
+        return log_pi, (log_pi - behaviour.log_prob(action)).exp().detach(), pi.entropy()
 
 
-def rollout_metrics(agent, hidden):
-    """ACPG's collapse metrics and the representation metrics of the rollout's features (N x d), grouped by greedy action."""
-    with torch.no_grad():
-        logits = agent.actor[-1](hidden)
+def rollout_metrics(agent, obs):
+    """ACPG's collapse metrics and the representation metrics of the actor's features h on the rollout, by greedy action."""
+    hidden = agent.actor[:-1](obs).detach()  # one batched forward: the rollout's features, as the weights are unchanged
+    logits = agent.actor[-1](hidden).detach()
     metrics = {"collapse/policy_entropy": Categorical(logits=logits).entropy().mean().item()}
     nc = action_collapse_metrics(hidden, logits.argmax(dim=1), agent.actor[-1].weight.T)
     metrics.update({f"collapse/{key}": value for key, value in nc.items()})
     metrics.update({f"repr/{key}": value for key, value in rank_metrics(hidden).items()})
-    metrics.update({"repr/dead_units": dead_units(hidden, "tanh"), "repr/feature_norm": mean_norm(hidden)})
-    return metrics
+    return metrics | {"repr/dead_units": dead_units(hidden, "tanh"), "repr/feature_norm": mean_norm(hidden)}
 
 
 def check_numbers(args, positive="", non_negative="", probability=""):
@@ -281,7 +296,7 @@ def check_args(args):
     if args.total_timesteps < args.num_envs:
         raise SystemExit(f"error: --total-timesteps {args.total_timesteps} is below one batch (--num-envs {args.num_envs})")
     num_actions = check_env(args.env_id, "ppo_etf_atari.py")
-    if args.etf and not 2 <= num_actions <= args.hidden_dim:
+    if (args.etf or args.etf_init) and not 2 <= num_actions <= args.hidden_dim:
         raise SystemExit(f"error: the ETF needs 2 <= K <= d, got K={num_actions} and d={args.hidden_dim}; raise --hidden-dim")
 
 
@@ -367,7 +382,7 @@ if __name__ == "__main__":
     )
     assert isinstance(envs.single_action_space, gym.spaces.Discrete), "only discrete action space is supported"
 
-    agent = Agent(envs, args.etf, args.etf_scale, args.hidden_dim).to(device)
+    agent = Agent(envs, args.etf, args.etf_scale, args.hidden_dim, args.etf_init).to(device)
     optimizer = optim.Adam(agent.parameters(), lr=args.learning_rate, eps=1e-5, fused=True)  # one kernel a step
 
     # TRY NOT TO MODIFY: start the game
@@ -388,7 +403,7 @@ if __name__ == "__main__":
             next_obs, _ = envs.reset()
         next_obs = torch.Tensor(next_obs).to(device)
         alive = np.ones(args.num_envs, dtype=bool)  # env still in its batch episode
-        obs, actions, features, valid, rewards, dones = [], [], [], [], [], []
+        obs, actions, valid, rewards, dones = [], [], [], [], []
         while alive.any():
             global_step += args.num_envs
             obs.append(next_obs)
@@ -396,8 +411,7 @@ if __name__ == "__main__":
 
             # ALGO LOGIC: action logic
             with torch.inference_mode():  # lighter than no_grad for the per-step forward
-                action = agent.get_action(next_obs, args.epsilon)
-                features.append(agent.features)
+                action = agent.get_action(next_obs, args.epsilon, args.exploration)
             actions.append(action)
 
             # TRY NOT TO MODIFY: execute the game and log data.
@@ -425,17 +439,17 @@ if __name__ == "__main__":
         b_obs = torch.stack(obs)[valid]
         b_actions = torch.stack(actions)[valid]
         b_returns = returns[valid]
-        metrics = rollout_metrics(agent, torch.stack(features)[valid])
+        metrics = rollout_metrics(agent, b_obs)
 
         # Optimizing the policy (and value) network: one REINFORCE step on the whole batch
-        logprob, entropy = agent.get_logprob_and_entropy(b_obs, b_actions, args.epsilon)
+        logprob, weight, entropy = agent.get_logprob_and_entropy(b_obs, b_actions, args.epsilon, args.exploration)
         b_advantages = b_returns
         if args.baseline:
             newvalue = agent.get_value(b_obs).view(-1)
             b_advantages = b_returns - newvalue.detach()
         if args.norm_returns:
             b_advantages = (b_advantages - b_advantages.mean()) / (b_advantages.std(correction=0) + 1e-8)
-        pg_loss = -(b_advantages * logprob).mean()
+        pg_loss = -(b_advantages * weight * logprob).mean()
         entropy_loss = entropy.mean()
         loss = pg_loss - args.ent_coef * entropy_loss
         if args.baseline:
@@ -455,6 +469,8 @@ if __name__ == "__main__":
             writer.add_scalar("losses/value_loss", v_loss.item(), global_step)
         writer.add_scalar("losses/policy_loss", pg_loss.item(), global_step)
         writer.add_scalar("losses/entropy", entropy_loss.item(), global_step)
+        if args.exploration == "greedy":
+            writer.add_scalar("losses/importance_weight", weight.mean().item(), global_step)
         for tag, value in metrics.items():
             writer.add_scalar(tag, value, global_step)
         print(progress(global_step, args.total_timesteps, start_time))

@@ -95,6 +95,8 @@ CASES = (
         ("reinforce_etf", ["--total-timesteps", "3", "--num-envs", "4"], "below one batch"),
         ("ppo_etf_classic", ["--epsilon", "-0.1"], "--epsilon must be finite and in [0, 1]"),
     ]
+    + [(script, ["--etf-init", "--hidden-dim", "1"], "2 <= K <= d") for script in ETF[1:]]
+    + [(script, ["--exploration", "greedy", "--epsilon", "2"], "--epsilon must be finite and in [0, 1]") for script in ETF[1:]]
 )
 
 
@@ -112,6 +114,36 @@ def test_check_args_refuses_with_one_line(script, argv, message):
 def test_defaults_pass_the_checks(script):
     module = importlib.import_module(script)
     module.check_args(tyro.cli(module.Args, args=[]))
+
+
+CONTROLS = [
+    ["--etf-scale", "0.1"],
+    ["--etf-scale", "0.3"],
+    ["--etf-init"],
+    ["--no-etf", "--etf-init", "--etf-scale", "0.3"],
+    ["--exploration", "greedy", "--epsilon", "0"],
+    ["--exploration", "greedy", "--epsilon", "1"],
+    ["--exploration", "mixture", "--epsilon", "0.2", "--no-etf"],
+]
+
+
+@pytest.mark.parametrize("script", ETF[1:])
+@pytest.mark.parametrize("argv", CONTROLS, ids=" ".join)
+def test_controls_pass_the_checks(script, argv):
+    module = importlib.import_module(script)
+    module.check_args(tyro.cli(module.Args, args=argv))
+
+
+UNPARSABLE = [["--exploration", "epsilon-greedy"], ["--exploration", "Greedy"], ["--etf-init", "yes"]]
+
+
+@pytest.mark.parametrize("script", ETF[1:])
+@pytest.mark.parametrize("argv", UNPARSABLE, ids=" ".join)
+def test_tyro_refuses_what_it_cannot_parse(script, argv, capsys):
+    module = importlib.import_module(script)
+    with pytest.raises(SystemExit) as stopped:
+        tyro.cli(module.Args, args=argv)
+    assert stopped.value.code == 2 and argv[-1] in capsys.readouterr().err  # tyro's message names the value
 
 
 @pytest.mark.parametrize(

@@ -1,5 +1,6 @@
-"""reinforce_etf.py: returns-to-go, the epsilon-greedy behaviour mixture, the ETF head, an end-to-end CPU run
-and bad input."""
+"""reinforce_etf.py: returns-to-go, the uniform behaviour mixture, the ETF head, an end-to-end CPU run, bad input,
+and the controls: `--etf-init` (a learned head started at the ETF) and `--exploration greedy` (pi's score weighted by
+pi / b)."""
 
 from types import SimpleNamespace
 
@@ -63,7 +64,7 @@ def test_etf_head_is_a_fixed_buffer():
     optimizer = torch.optim.Adam(agent.parameters(), lr=0.1)
     x, actions = torch.randn(16, 4), torch.randint(0, 3, (16,))
     for _ in range(3):
-        logprob, _ = agent.get_logprob_and_entropy(x, actions, 0.1)
+        logprob, _, _ = agent.get_logprob_and_entropy(x, actions, 0.1)
         optimizer.zero_grad()
         (-logprob.mean()).backward()
         optimizer.step()
@@ -124,3 +125,65 @@ def test_track_offline_with_video_saves_evaluates_and_logs_progress(tmp_path, mo
     assert len(read_scalars(run_dir)["eval/episodic_return"]) == 3  # the reloaded model's episodes
     videos = {p.name for p in (tmp_path / "videos").rglob("*.mp4")}
     assert videos and len(list((tmp_path / "wandb").rglob("media/videos/*.mp4"))) == len(videos)  # each logged once
+
+
+# --- controls: the ETF as an initialisation, epsilon-greedy exploration -----------------------
+
+SPACES = SimpleNamespace(single_observation_space=gym.spaces.Box(-1, 1, (4,)), single_action_space=gym.spaces.Discrete(3))
+
+
+def test_etf_init_is_a_trained_linear_head_started_at_the_etf():
+    torch.manual_seed(0)
+    fixed = Agent(SPACES, etf=True, etf_scale=0.1, hidden_dim=8)
+    torch.manual_seed(0)  # the same draw
+    agent = Agent(SPACES, etf=False, etf_scale=0.1, hidden_dim=8, etf_init=True)
+    head = agent.actor[-1]
+    torch.testing.assert_close(head.weight, 0.1 * fixed.actor[-1].weight, atol=1e-7, rtol=0)  # float32 products
+    assert torch.equal(head.bias, torch.zeros(3)) and head.weight.requires_grad
+    optimizer = torch.optim.Adam(agent.parameters(), lr=0.01)
+    x, actions = torch.randn(16, 4), torch.randint(0, 3, (16,))
+    logprob, weight, _ = agent.get_logprob_and_entropy(x, actions)
+    assert weight == 1.0  # the on-policy loss
+    (-logprob.mean()).backward()
+    initial = head.weight.detach().clone()
+    optimizer.step()
+    assert (head.weight - initial).abs().min() > 1e-3  # Adam's first step moves every weight by about lr
+
+
+@pytest.mark.parametrize("epsilon", [0.0, 0.1, 1.0])
+def test_greedy_loss_weights_the_score_of_pi_by_pi_over_b(epsilon):
+    torch.manual_seed(0)
+    agent = Agent(SPACES, etf=False, hidden_dim=8)
+    x = torch.randn(32, 4)
+    pi = torch.softmax(agent.actor(x), dim=-1)
+    argmax = pi.argmax(-1)
+    actions = argmax if epsilon == 0.0 else torch.randint(0, 3, (32,))  # at eps = 0 only the argmax is ever taken
+    b = (1 - epsilon) * torch.nn.functional.one_hot(argmax, 3) + epsilon / 3
+    advantages = torch.randn(32)
+
+    def grads(loss):
+        agent.zero_grad()
+        loss.backward()
+        return [p.grad.clone() for p in agent.actor.parameters()]
+
+    logprob, weight, entropy = agent.get_logprob_and_entropy(x, actions, epsilon, "greedy")
+    pi_a, b_a = pi.gather(1, actions[:, None]).squeeze(1), b.gather(1, actions[:, None]).squeeze(1)
+    torch.testing.assert_close(logprob, pi_a.log())
+    torch.testing.assert_close(weight, (pi_a / b_a).detach())
+    assert not weight.requires_grad
+    torch.testing.assert_close(entropy, -(pi * pi.log()).sum(-1))
+    ours = grads(-(advantages * weight * logprob).mean())
+    # E_b[(pi / b) A grad log pi] = E_pi[A grad log pi]: the gradient of A * pi(a|s) / b(a|s) with b held fixed
+    reference = grads(-(advantages * pi_a / b_a.detach()).mean())
+    for g, h in zip(ours, reference):
+        torch.testing.assert_close(g, h)
+
+
+def test_end_to_end_greedy_etf_init(tmp_path):
+    result = run_script(SCRIPT, "--total-timesteps", 1500, "--num-envs", 2, "--etf-init", "--exploration", "greedy",
+                        "--epsilon", 0.1, cwd=tmp_path)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    (run_dir,) = (tmp_path / "runs").iterdir()
+    scalars = read_scalars(run_dir)
+    assert {"losses/importance_weight", "collapse/self_duality", "repr/effective_rank"} <= set(scalars)
+    assert all(0 < w < 3 / 0.1 for w in scalars["losses/importance_weight"])  # a mean of pi / b <= K / eps
