@@ -25,6 +25,7 @@ upstream_checkout() {  # CleanRL's files at $COMMIT in sweeps/cleanrl (cleanrl/ 
     git -C "$CLEANRL" archive "$COMMIT" cleanrl/ppo_atari.py cleanrl_utils | tar -x -C "$dest"
   elif [ -n "${CLEANRL:-}" ]; then
     [ -f "$CLEANRL/cleanrl/ppo_atari.py" ] || { echo "error: CLEANRL=$CLEANRL has no cleanrl/ppo_atari.py" >&2; exit 1; }
+    echo "note: CLEANRL=$CLEANRL is no git clone holding $COMMIT; its files are used as they are" >&2
     cp -r "$CLEANRL/cleanrl" "$CLEANRL/cleanrl_utils" "$dest/"
   else
     curl -fsSL "https://codeload.github.com/vwxyzjn/cleanrl/tar.gz/$COMMIT" 2>/dev/null |
