@@ -186,10 +186,12 @@ def sweep_run_of(run_dir):
 
 def variant_of(run_dir):
     """(env, variant label, seed, exp_name) of a run directory. Its run name is its folder's name, or in
-    runs/<namespace>/ its path below runs/ (CleanRL's f"runs/{run_name}": ALE/Breakout-v5 makes a folder ALE/)."""
+    runs/<namespace>/ its path below runs/ (CleanRL's f"runs/{run_name}": ALE/Breakout-v5 makes a folder ALE/);
+    either way an Atari id reads ALE/<Game>-v5."""
     in_namespace = run_dir.parent.parent.name == "runs" and run_dir.parent.name != "runs"
     match = RUN_NAME.fullmatch(f"{run_dir.parent.name}/{run_dir.name}" if in_namespace else run_dir.name)
     env, exp, seed = (match["env"], match["exp"], int(match["seed"])) if match else ("?", run_dir.name, 0)
+    env = re.sub(r"^ALE-", "ALE/", env)  # the Atari scripts' flat run names write ALE/<Game>-v5 as ALE-<Game>-v5
     variant = exp
     sweep_run = sweep_run_of(run_dir)
     if sweep_run is not None:

@@ -119,7 +119,7 @@ def test_end_to_end_run_logs_upstreams_tags_saves_evaluates_and_tracks_offline(t
     assert "| step 1024/1024 | ETA 0h00m" in result.stdout  # progress, with CleanRL's `SPS:` first
     (run_dir,) = (tmp_path / "runs").iterdir()  # one flat folder per run: ALE-Breakout-v5__...
     env, _, seed, exp = variant_of(run_dir)  # as scripts/plot.py reads the name
-    assert (env, exp, seed) == ("ALE-Breakout-v5", "ppo_atari_ale_vector", 1)
+    assert (env, exp, seed) == ("ALE/Breakout-v5", "ppo_atari_ale_vector", 1)
     scalars = read_scalars(run_dir)
     assert UPSTREAM_TAGS | {"eval/episodic_return"} == set(scalars)
     assert len(scalars["eval/episodic_return"]) == 2
