@@ -7,7 +7,8 @@
 # Every run has the same grid keys in the same order, so a point two grids share (--etf or --no-etf, scale 1,
 # mixture, eps 0) runs once: 210 runs of 1-2 min, WORKERS at a time (default 2, one torch thread each), about 3 h.
 # Results in sweeps/acpg_controls (run again to resume). Then:
-#   python scripts/plot.py sweeps/acpg_controls --variants 'expl=mixture,eps=0$' --out docs/acpg_controls/heads
+#   python scripts/plot.py sweeps/acpg_controls --variants 'expl=mixture,eps=0$' --tags 'policy_entropy|self_duality' \
+#     --out docs/acpg_controls/heads
 #   python scripts/plot.py sweeps/acpg_controls --variants 'head=etf,scale=1,' --tags 'policy_entropy|self_duality' \
 #     --out docs/acpg_controls/exploration_etf
 #   python scripts/plot.py sweeps/acpg_controls --variants 'head=no-etf,' --tags 'policy_entropy|self_duality' \
