@@ -3,16 +3,16 @@
 # - the head: the fixed ETF (--etf), a learned head started at that ETF (--etf-init: --no-etf's nn.Linear, its
 #   weight etf_scale * W at step 0) and the default learned head (--no-etf); --etf-scale 0.1, 0.3, 1 for the first two;
 # - exploration: --exploration mixture ((1-eps) pi + eps/K) vs greedy (argmax pi w.p. 1-eps, else uniform) for
-#   --epsilon 0, 0.05, 0.1, 0.2, with the fixed ETF (scale 1) and the learned head.
-# Every run has the same grid keys in the same order, so a point two grids share (--etf or --no-etf, scale 1,
-# mixture, eps 0) runs once: 210 runs of 1-2 min, WORKERS at a time (default 2, one torch thread each), about 3 h.
+#   --epsilon 0, 0.05, 0.1, 0.2, with the fixed ETF (scale 1).
+# Every run has the same grid keys in the same order, so a point two grids share (--etf, scale 1, mixture, eps 0)
+# runs once: 140 runs of 1-2 min, WORKERS at a time (default 2, one torch thread each), about 2 h.
 # Results in sweeps/acpg_controls (run again to resume). Then:
-#   python scripts/plot.py sweeps/acpg_controls --variants 'expl=mixture,eps=0$' --tags 'policy_entropy|self_duality' \
-#     --out docs/acpg_controls/heads
+#   python scripts/plot.py sweeps/acpg_controls --variants 'scale=1,expl=mixture,eps=0$' \
+#     --tags 'policy_entropy|self_duality' --out docs/acpg_controls/heads
+#   python scripts/plot.py sweeps/acpg_controls --variants 'head=etf(-init)?,.*expl=mixture,eps=0$' \
+#     --tags 'policy_entropy|self_duality' --out docs/acpg_controls/scale
 #   python scripts/plot.py sweeps/acpg_controls --variants 'head=etf,scale=1,' --tags 'policy_entropy|self_duality' \
 #     --out docs/acpg_controls/exploration_etf
-#   python scripts/plot.py sweeps/acpg_controls --variants 'head=no-etf,' --tags 'policy_entropy|self_duality' \
-#     --out docs/acpg_controls/exploration_no-etf
 set -euo pipefail
 cd "$(dirname "$0")/.."
 sweep() {
@@ -24,5 +24,4 @@ sweep() {
 failed=0
 sweep head=etf,etf-init scale=0.1,0.3,1 expl=mixture eps=0 || failed=1
 sweep head=etf scale=1 expl=mixture,greedy eps=0,0.05,0.1,0.2 || failed=1
-sweep head=no-etf scale=1 expl=mixture,greedy eps=0,0.05,0.1,0.2 || failed=1
 exit "$failed"
