@@ -23,5 +23,5 @@ sweep() {
 }
 failed=0
 sweep head=etf,etf-init scale=0.1,0.3,1 expl=mixture eps=0 || failed=1
-sweep head=etf scale=1 expl=mixture,greedy eps=0,0.05,0.1,0.2 || failed=1
+sweep head=etf scale=1 expl=greedy,mixture eps=0,0.05,0.1,0.2 || failed=1
 exit "$failed"
