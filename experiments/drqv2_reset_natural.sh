@@ -5,7 +5,7 @@
 #   bash experiments/drqv2_reset_natural.sh [loader|uniform]   # the replay sampler, loader (DrQ-v2's) when omitted
 #   python scripts/plot.py sweeps/drqv2_reset_natural --variants replay=loader --out docs/drqv2_reset_natural_loader \
 #     --tags 'action_std|mlp1_|reset/'
-# docs/drqv2_reset_natural was made with uniform (before the replay key was in the grid: --variants is not needed).
+# docs/drqv2_reset_natural was made with uniform: the same plot with --variants replay=uniform, to that folder.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 replay=${1:-loader}
