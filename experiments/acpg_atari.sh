@@ -1,14 +1,14 @@
 #!/usr/bin/env bash
 # ACPG on Atari at CPU scale: ppo_etf_atari.py, the fixed ETF head against the learned head, one torch thread per run.
 #   breakout: ALE/Breakout-v5 without sticky actions (as experiments/atari_port_vs_upstream.sh), 400k agent steps,
-#             seeds 1-3, ETF only: `ppo_etf_atari.py --no-etf` trains bit-identically to ppo_atari_ale_vector.py
-#             (tests/test_ppo_etf_atari.py), so the port's runs there are the learned-head runs;
+#             seeds 1-3, ETF and --no-etf. `ppo_etf_atari.py --no-etf` trains bit-identically to
+#             ppo_atari_ale_vector.py (tests/test_ppo_etf_atari.py), so its returns repeat the port's runs; it is
+#             run for the learned head's collapse and representation metrics, which the port does not log;
 #   phoenix:  the README's first command, `--env-id ALE/Phoenix-v5 --epochs 8`, ETF and --no-etf, 300k agent steps,
 #             seeds 1-2.
 # Finished runs are committed under experiments/results/; a second call skips them, so the grid grows call by call:
 #   bash experiments/acpg_atari.sh [breakout|phoenix]      # both when no argument; WORKERS=2 runs two at a time
-#   python scripts/plot.py experiments/results/acpg_atari_breakout experiments/results/atari_port_vs_upstream \
-#     --variants 'etf|ppo_atari_ale_vector' --out docs/acpg_atari_breakout
+#   python scripts/plot.py experiments/results/acpg_atari_breakout --out docs/acpg_atari_breakout
 #   python scripts/plot.py experiments/results/acpg_atari_phoenix --out docs/acpg_atari_phoenix
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -19,7 +19,7 @@ if [ "$which" != phoenix ]; then
   python scripts/sweep.py \
     "python ppo_etf_atari.py --env-id ALE/Breakout-v5 --repeat-action-probability 0 --total-timesteps 400000 \
 --{variant} --seed {seed} --no-cuda" \
-    --grid variant=etf seed=1:3 --out experiments/results/acpg_atari_breakout --workers "${WORKERS:-1}"
+    --grid variant=etf,no-etf seed=1:3 --out experiments/results/acpg_atari_breakout --workers "${WORKERS:-1}"
 fi
 if [ "$which" != breakout ]; then
   python scripts/sweep.py \
