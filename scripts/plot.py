@@ -20,7 +20,7 @@ are in no figure, mean or score. Writes, per environment (or game):
                       (eval/episodic_return) where runs log them; a panel against wall-clock time
                       (TensorBoard's wall_time, from the run's first event); dotted lines at resets;
   metrics_<env>.png   each collapse/, repr/, pfo/, capacity/ and reset/ tag over time, the same way
-                      (`--tags REGEX` keeps the tags it matches);
+                      (`--tags REGEX` keeps the tags it matches); metrics.md tabulates them (below);
   <figure>.csv        beside each figure, its data in tidy form: run, variant, seed, step, tag, value, at most
                       100 evenly spaced points per run and tag (tag wall_clock_s: the seconds since the run's
                       first event at each episodic return);
@@ -31,7 +31,9 @@ with a 95% confidence interval and as mean ± sd; the same over the first 10% (m
 return over the last 10% where runs log one; the final steps per second; with --threshold T, the steps to T (the
 first step at which the mean of the run's last 10 episodic returns reaches T; mean ± sd over the runs that reach it)
 and how many runs reach it. Then, for each pair of variants of an environment, the probability that a run of one
-scores higher than a run of the other, P(X > Y), with its CI.
+scores higher than a run of the other, P(X > Y), with its CI. And metrics.md, where runs log metric tags: per
+environment, tag and variant, each finished run's average of the tag over the first and the last 10% of its steps,
+as mean ± sd over the runs.
 With --cleanrl-statistic, a column with the return as CleanRL's docs state theirs (docs/rl-algorithms/ppo.md,
 computed by openrlbenchmark.rlops): per run, the mean of its last 100 episodic returns; then mean ± the population
 sd (numpy's default, ddof=0) over the runs. With --reference FOLDER, every environment whose name is a task of
@@ -375,9 +377,14 @@ def returns_figure(env, variants, path, reference=()):
     return True
 
 
-def metrics_figure(env, variants, path, pattern=""):
+def metric_tags(variants, pattern=""):
+    """The collapse/, repr/, ... tags that some run of the variants logs and the regex `pattern` matches, sorted."""
     tags = {t for runs in variants.values() for run in runs for t in run.scalars if t.startswith(METRIC_PREFIXES)}
-    tags = sorted(t for t in tags if re.search(pattern, t))
+    return sorted(t for t in tags if re.search(pattern, t))
+
+
+def metrics_figure(env, variants, path, pattern=""):
+    tags = metric_tags(variants, pattern)
     if not tags:
         return False
     cols = min(4, len(tags))
@@ -537,13 +544,32 @@ def table(runs_by_env, last_fraction=0.1, threshold=None, cleanrl=False):
     return "\n".join(lines) + "\n"
 
 
+def metrics_table(runs_by_env, pattern="", last_fraction=0.1):
+    """metrics.md: per environment, metric tag and variant, the tag's average over the first and the last
+    `last_fraction` of each finished run's steps, as mean ± sd over the runs; "" when no run logs such a tag."""
+    first, last = f"first {last_fraction:.0%}", f"last {last_fraction:.0%}"
+    lines = []
+    for env, variants in sorted(finished_only(runs_by_env).items()):
+        for tag in metric_tags(variants, pattern):
+            for variant, runs in sorted(variants.items()):
+                early, final = scores(runs, 0, last_fraction, tag), scores(runs, 1 - last_fraction, 1, tag)
+                if final:
+                    lines.append(row([env, tag, variant, len(final), mean_sd(early, ".3g"), mean_sd(final, ".3g")]))
+    if not lines:
+        return ""
+    header = [row(["env", "tag", "variant", "runs", f"{first}: mean ± sd", f"{last}: mean ± sd"]), row(["---"] * 6)]
+    notes = f"Each run's average of the tag over the {first} and the {last} of its steps; mean ± sample sd (ddof=1) "
+    notes += "over the finished runs that log it there."
+    return "\n".join(header + lines + ["", notes]) + "\n"
+
+
 def main():
     parser = Parser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("folders", nargs="+", type=Path)
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--last-fraction", type=float, default=0.1)
     parser.add_argument("--variants", default="", help="regex: keep the variants it matches")
-    parser.add_argument("--tags", default="", help="regex: the metrics figure keeps the tags it matches")
+    parser.add_argument("--tags", default="", help="regex: the metrics figure and metrics.md keep the tags it matches")
     parser.add_argument(
         "--threshold", type=float, help="table: the steps until the mean of 10 consecutive episodic returns reaches it"
     )
@@ -576,6 +602,9 @@ def main():
         returns_figure(env, variants, args.out / f"returns_{name}.png", published)
         metrics_figure(env, variants, args.out / f"metrics_{name}.png", args.tags)
     (args.out / "table.md").write_text(table(runs, args.last_fraction, args.threshold, args.cleanrl_statistic))
+    metrics = metrics_table(runs, args.tags, args.last_fraction)
+    if metrics:
+        (args.out / "metrics.md").write_text(metrics)
     print((args.out / "table.md").read_text(), end="")
     print(f"figures and their data (.csv) in {args.out}")
 

@@ -331,6 +331,41 @@ def test_table_csv_and_units_on_hand_made_runs(tmp_path):
     assert len(wall) == 16 and all(abs(float(r["value"]) - 95) < 5 for r in wall)
 
 
+def test_metrics_table_averages_each_tag_over_the_first_and_last_tenth(tmp_path, monkeypatch):
+    """metrics.md: per tag and variant, mean ± sd over finished runs of the tag's average over the first and the
+    last 10% of steps; an unfinished run and a tag that --tags leaves out are not in it."""
+    for variant, offset in (("ppo_etf_atari_a", 0.0), ("ppo_etf_atari_b", 10.0)):
+        for seed in (1, 2):
+            write_run(
+                tmp_path / "runs" / f"Pong-v5__{variant}__{seed}__0",
+                {
+                    "charts/episodic_return": [(1000, 1.0)],
+                    "charts/SPS": [(1000, 20.0)],
+                    "collapse/nc1": [(step, step / 100 + offset + seed) for step in range(0, 1001, 100)],
+                    "repr/dead_units": [(step, 5.0) for step in range(0, 1001, 100)],
+                },
+                params={"total_timesteps": 1000, "num_envs": 1, "num_steps": 1000} if seed == 1 else None,
+            )
+    write_run(
+        tmp_path / "runs" / "Pong-v5__ppo_etf_atari_a__3__0",
+        {"collapse/nc1": [(10, 99.0)], "charts/SPS": [(10, 1)]},
+        params={"total_timesteps": 1000, "num_envs": 1, "num_steps": 1000},
+    )  # stopped at step 10: unfinished
+    runs = plot.collect([tmp_path / "runs"])
+    table = plot.metrics_table(runs, "nc1")
+    # a's seeds: first 10% (steps 0, 100) 1.5 and 2.5, last 10% (steps 900, 1000) 10.5 and 11.5
+    assert "| Pong-v5 | collapse/nc1 | ppo_etf_atari_a | 2 | 2 ± 0.707 | 11 ± 0.707 |" in table
+    assert "| Pong-v5 | collapse/nc1 | ppo_etf_atari_b | 2 | 12 ± 0.707 | 21 ± 0.707 |" in table
+    assert "dead_units" not in table and "99" not in table
+    assert "| Pong-v5 | repr/dead_units | ppo_etf_atari_a | 2 | 5 | 5 |" not in table
+    assert "| repr/dead_units | ppo_etf_atari_b | 2 | 5 ± 0 | 5 ± 0 |" in plot.metrics_table(runs)
+    assert plot.metrics_table(runs, "no_such_tag") == ""
+
+    monkeypatch.setattr(sys, "argv", ["plot.py", str(tmp_path / "runs"), "--out", str(tmp_path / "out"), "--tags", "nc1"])
+    plot.main()
+    assert (tmp_path / "out" / "metrics.md").read_text() == table
+
+
 def test_steps_to_threshold_and_its_columns():
     """The first step where the mean of the last 10 episodic returns reaches the threshold."""
 
