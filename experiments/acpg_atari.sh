@@ -8,8 +8,10 @@
 #             seeds 1-2.
 # Finished runs are committed under experiments/results/; a second call skips them, so the grid grows call by call:
 #   bash experiments/acpg_atari.sh [breakout|phoenix]      # both when no argument; WORKERS=2 runs two at a time
-#   python scripts/plot.py experiments/results/acpg_atari_breakout --out docs/acpg_atari_breakout
-#   python scripts/plot.py experiments/results/acpg_atari_phoenix --out docs/acpg_atari_phoenix
+#   python scripts/plot.py experiments/results/acpg_atari_breakout --out docs/acpg_atari_breakout --tags "$TAGS"
+#   python scripts/plot.py experiments/results/acpg_atari_phoenix --out docs/acpg_atari_phoenix --tags "$TAGS"
+# with TAGS='entropy|nc1|equiangularity$|mean_cosine|self_duality|present|largest|rank|dead|feature_norm' (the
+# metrics that show collapse; the figure and metrics.md leave out the nonfinite fractions and the norm spreads).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 which=${1:-both}
