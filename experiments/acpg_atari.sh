@@ -11,7 +11,7 @@
 #   python scripts/plot.py experiments/results/acpg_atari_breakout --out docs/acpg_atari_breakout --tags "$TAGS"
 #   python scripts/plot.py experiments/results/acpg_atari_phoenix --out docs/acpg_atari_phoenix --tags "$TAGS"
 # with TAGS='entropy|nc1|equiangularity$|mean_cosine|self_duality|present|largest|rank|dead|feature_norm' (the
-# metrics that show collapse; the figure and metrics.md leave out the nonfinite fractions and the norm spreads).
+# metrics that show collapse; left out: the nonfinite fractions, the norm spreads, equiangularity_std, zero_fraction).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 which=${1:-both}
