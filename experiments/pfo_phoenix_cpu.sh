@@ -5,7 +5,9 @@
 # frames later (experiments/pfo_phoenix.sh is the paper-scale grid); these runs can only show the early excess
 # ratio and feature drift. Finished runs are committed under experiments/results/; a second call skips them:
 #   bash experiments/pfo_phoenix_cpu.sh                 # WORKERS=2 runs two at a time
-#   python scripts/plot.py experiments/results/pfo_phoenix_cpu --out docs/pfo_phoenix_cpu
+#   python scripts/plot.py experiments/results/pfo_phoenix_cpu --out docs/pfo_phoenix_cpu --tags "$TAGS"
+# with TAGS='pfo/|repr_after/actor_(approx_rank|dead|preactivation_norm|feature_norm)|repr/critic_(approx_rank|dead)'
+# (the paper's quantities: the actor after the update, as its figures; the critic's from the rollout, all it logs).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OMP_NUM_THREADS=${OMP_NUM_THREADS:-1} python scripts/sweep.py \
