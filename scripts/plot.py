@@ -19,7 +19,7 @@ are in no figure, mean or score. Writes, per environment (or game):
                       where every run of the variant has a value; a panel for evaluation returns
                       (eval/episodic_return) where runs log them; a panel against wall-clock time
                       (TensorBoard's wall_time, from the run's first event); dotted lines at resets;
-  metrics_<env>.png   each collapse/, repr/, pfo/, capacity/ and reset/ tag over time, the same way
+  metrics_<env>.png   each collapse/, repr/, repr_after/, pfo/, capacity/ and reset/ tag over time, the same way
                       (`--tags REGEX` keeps the tags it matches); metrics.md tabulates them (below);
   <figure>.csv        beside each figure, its data in tidy form: run, variant, seed, step, tag, value, at most
                       100 evenly spaced points per run and tag (tag wall_clock_s: the seconds since the run's
@@ -79,7 +79,7 @@ X_UNITS = {
 # Atari ids, by their game (--same-game): ALE/<game>-v5 (ALE-<game>-v5 in a sweep's folder), <game>NoFrameskip-v4, ...
 ATARI_ID = re.compile(r"ALE[/-](?P<ale>.+)-v\d+|(?P<gym>.+?)(NoFrameskip|Deterministic)-v\d+")
 RUN_NAME = re.compile(r"(?P<env>.+?)__(?P<exp>.+?)__(?P<seed>\d+)__\d+")
-METRIC_PREFIXES = ("collapse/", "repr/", "pfo/", "capacity/", "reset/")
+METRIC_PREFIXES = ("collapse/", "repr/", "repr_after/", "pfo/", "capacity/", "reset/")
 TRAIN, EVAL = "charts/episodic_return", "eval/episodic_return"
 RETURN_TAGS = {TRAIN: "episodic return", EVAL: "evaluation return"}
 CSV_POINTS = 100  # at most this many rows per run and tag in a figure's CSV

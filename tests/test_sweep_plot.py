@@ -4,6 +4,7 @@ import ast
 import csv
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -364,6 +365,16 @@ def test_metrics_table_averages_each_tag_over_the_first_and_last_tenth(tmp_path,
     monkeypatch.setattr(sys, "argv", ["plot.py", str(tmp_path / "runs"), "--out", str(tmp_path / "out"), "--tags", "nc1"])
     plot.main()
     assert (tmp_path / "out" / "metrics.md").read_text() == table
+
+
+def test_every_metric_prefix_that_a_script_logs_is_plotted():
+    """A training script's own tags (all but CleanRL's charts/, losses/ and the eval/ panel) reach the metrics
+    figure and metrics.md: a prefix left out of METRIC_PREFIXES would drop its tags without a word."""
+    scripts = [*ROOT.glob("*.py")]
+    logged = {match for path in scripts for match in re.findall(r"[\"']([a-z_]+/)", path.read_text())}
+    assert logged - {"charts/", "losses/", "eval/", "runs/", "videos/"} <= set(plot.METRIC_PREFIXES)
+    run = plot.Run("r", "v", 1, "frames", {"repr_after/actor_dead_units": None, "charts/SPS": None})
+    assert plot.metric_tags({"v": [run]}) == ["repr_after/actor_dead_units"]
 
 
 def test_steps_to_threshold_and_its_columns():
