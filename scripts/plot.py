@@ -295,12 +295,15 @@ def plot_reference(ax, reference, last):
 def legend_labels(variants):
     """{variant: its legend label}: of the variant's comma-separated parts (key=value from a sweep's folder, or a
     bare name), only those that tell the figure's variants apart (its env is the same in all); the value alone when
-    one key does (etf, no-etf). A figure of one variant: its parts but the env."""
+    one key does (etf, no-etf) and its values are words. A figure of one variant: its parts but the env."""
     parsed = {v: dict(part.split("=", 1) if "=" in part else ("", part) for part in v.split(",")) for v in variants}
     keys = list(dict.fromkeys(key for parts in parsed.values() for key in parts))
     shown = [key for key in keys if len({parts.get(key) for parts in parsed.values()}) > 1]
     shown = shown or [key for key in keys if key != "env"]
-    named = len(shown) > 1  # several keys: key=value, so that 0.1 says what it is
+    number = any(
+        re.fullmatch(r"[-+]?[\d.]+(e[-+]?\d+)?", parts.get(key, ""), re.I) for parts in parsed.values() for key in shown
+    )
+    named = len(shown) > 1 or number  # several keys, or a number: key=value, so that 0.1 says what it is
     return {
         v: ", ".join(f"{key}={value}" if key and named else value for key, value in parts.items() if key in shown) or v
         for v, parts in parsed.items()

@@ -635,6 +635,7 @@ def test_legend_labels_keep_only_what_tells_variants_apart():
         "ppo_etf_classic_b": "ppo_etf_classic_b",
     }
     assert plot.legend_labels(["env=CartPole-v1,variant=etf"]) == {"env=CartPole-v1,variant=etf": "etf"}  # alone
+    assert list(plot.legend_labels(["pfo=0", "pfo=1"]).values()) == ["pfo=0", "pfo=1"]  # a number alone says nothing
 
 
 def test_returns_figure_titles_fit_and_legends_are_short(tmp_path, monkeypatch):
